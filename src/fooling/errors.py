@@ -1,0 +1,23 @@
+"""User-facing errors: each carries one clear line; the CLI prints it and exits 2."""
+
+from __future__ import annotations
+
+
+class FoolingError(Exception):
+    """An error the user caused (bad name, bad value, missing or corrupt file, no network)."""
+
+
+class ConfigError(FoolingError):
+    """A configuration value is out of range or inconsistent."""
+
+
+class UnknownNameError(FoolingError):
+    """A model, encoding or preset name is not registered."""
+
+
+class DataError(FoolingError):
+    """A dataset or weights file is missing, truncated, corrupt or cannot be downloaded."""
+
+
+class RunDirError(FoolingError):
+    """A run directory cannot be written, already holds another run, or cannot be resumed."""
