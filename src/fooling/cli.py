@@ -1,0 +1,204 @@
+"""The ``fooling`` command. The only module that reads argv or prints."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from . import __version__
+from .errors import ConfigError, FoolingError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage too)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _classes(text: str) -> tuple[int, ...]:
+    """``"0-9"``, ``"1,5,7"`` or ``"0-4,9"`` -> class indices."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = (int(x) for x in part.split("-", 1))
+                if hi < lo:
+                    raise ValueError
+                out.extend(range(lo, hi + 1))
+            elif part:
+                out.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a class list: {text!r} (e.g. 0-9 or 1,5,7)")
+    return tuple(out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="fooling", description=__doc__)
+    p.add_argument("--version", action="version", version=f"fooling {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    e = sub.add_parser("evolve", help="evolve fooling images with MAP-Elites")
+    e.add_argument("--model", default="lenet-mnist", help="registered classifier (fooling list)")
+    e.add_argument("--weights", help="weights file replacing the model's default ones")
+    e.add_argument("--encoding", default="direct", help="direct or cppn")
+    e.add_argument("--generations", type=int, default=200)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--out", type=Path, help="new run directory (default: runs/<model>-<enc>-s<seed>)")
+    e.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a killed run")
+    e.add_argument("--batch-size", type=int, default=200, help="offspring per generation")
+    e.add_argument("--init-size", type=int, default=200, help="initial random genomes")
+    e.add_argument("--classes", type=_classes, help="target classes, e.g. 0-9 or 1,5,7")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--eval-batch-size", type=int, default=1024)
+    e.add_argument("--checkpoint-every", type=int, default=50)
+    e.add_argument("--size", type=int, help="rendered image side (default: the model's input)")
+    d = e.add_argument_group("direct encoding")
+    d.add_argument("--mutation-rate", type=float, default=0.1)
+    d.add_argument("--eta-m", type=float, default=15.0)
+    d.add_argument("--no-crossover", action="store_true", help="no SBX (the paper's text)")
+    d.add_argument("--crossover-rate", type=float, default=0.5)
+    d.add_argument("--eta-c", type=float, default=10.0)
+    d.add_argument("--halve-every", type=int, default=0,
+                   help="halve the mutation rate every N generations (paper: 1000; 0 = constant)")
+    c = e.add_argument_group("CPPN encoding")
+    c.add_argument("--cppn-inputs", default="normalized", choices=["normalized", "raw"])
+    c.add_argument("--colour", default="hls", choices=["hls", "hsv"])
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    t = sub.add_parser("train", help="train a network")
+    t.add_argument("network", choices=["lenet"])
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--iterations", type=int, default=10_000)
+    t.add_argument("--data", type=Path, help="folder with the MNIST files (default: cache)")
+    t.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
+    t.add_argument("-q", "--quiet", action="store_true")
+
+    sub.add_parser("list", help="list models and encodings")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return {"evolve": _evolve, "train": _train, "list": _list}[args.command](args)
+    except FoolingError as err:
+        print(f"fooling: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("fooling: interrupted", file=sys.stderr)
+        return 130
+
+
+def _progress(total: int, quiet: bool):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="gen", disable=quiet, dynamic_ncols=True)
+
+    def update(s) -> None:
+        bar.n = s.generation + 1
+        bar.set_postfix_str(
+            f"≥99.99%: {s.counts[-1]}/{s.num_classes}  median {100 * s.median:.4f}%",
+            refresh=False,
+        )
+        bar.refresh()
+
+    return bar, update
+
+
+def _evolve(args: argparse.Namespace) -> int:
+    from .experiments.config import EvolveConfig
+    from .experiments.evolve import evolve, resume
+
+    if args.resume is not None:
+        bar, update = _progress(0, args.quiet)
+        try:
+            summary = resume(args.resume, callback=lambda s: (setattr(bar, "total", s.generations + 1), update(s)))
+        finally:
+            bar.close()
+        out = args.resume
+    else:
+        cfg = EvolveConfig(
+            model=args.model, weights=args.weights, encoding=args.encoding,
+            generations=args.generations, seed=args.seed, batch_size=args.batch_size,
+            init_size=args.init_size, classes=args.classes, device=args.device,
+            eval_batch_size=args.eval_batch_size, checkpoint_every=args.checkpoint_every,
+            size=args.size, mutation_rate=args.mutation_rate, eta_m=args.eta_m,
+            crossover=not args.no_crossover, crossover_rate=args.crossover_rate,
+            eta_c=args.eta_c, halve_every=args.halve_every, cppn_inputs=args.cppn_inputs,
+            colour=args.colour,
+        )
+        out = args.out or _default_out(cfg)
+        bar, update = _progress(cfg.generations + 1, args.quiet)
+        try:
+            summary = evolve(cfg, out, callback=update)
+        finally:
+            bar.close()
+    reached = summary["generation_all_classes_reached"]
+    n = summary["num_classes"]
+    print(f"run: {out}")
+    print(
+        f"median {100 * summary['median']:.4f}%  "
+        + "  ".join(f"≥{100 * float(t):g}%: {c}/{n}"
+                    for t, c in summary["classes_at_or_above"].items())
+    )
+    print("all classes ≥99.99% at generation "
+          f"{reached['0.9999'] if reached['0.9999'] is not None else '— (not reached)'}"
+          f"  ({summary['seconds']:.1f} s)")
+    return 0
+
+
+def _default_out(cfg) -> Path:
+    base = Path("runs") / f"{cfg.model.replace(':', '-')}-{cfg.encoding}-s{cfg.seed}"
+    out, i = base, 2
+    while out.exists():
+        out = base.with_name(f"{base.name}-{i}")
+        i += 1
+    return out
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .experiments.train import train_lenet_checkpoint
+
+    if args.iterations <= 0:
+        raise ConfigError(f"iterations must be positive, got {args.iterations}")
+    bar = tqdm(total=args.iterations, unit="it", disable=args.quiet, dynamic_ncols=True)
+
+    def progress(it: int, loss: float) -> None:
+        bar.n = it
+        bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
+        bar.refresh()
+
+    try:
+        meta = train_lenet_checkpoint(
+            args.out, seed=args.seed, iterations=args.iterations, data=args.data,
+            progress=progress,
+        )
+    finally:
+        bar.close()
+    print(f"wrote {args.out}: test accuracy {100 * meta['test_accuracy']:.2f}%")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from .encodings import ENCODINGS
+    from .models import list_models
+
+    print("models:    " + ", ".join(list_models()) + ", module.path:factory")
+    print("encodings: " + ", ".join(ENCODINGS))
+    print("searches:  map-elites (fooling evolve)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""The direct encoding (PAPER.md §2): one gene per pixel and channel, in [0, 1].
+
+A genome batch is a float32 tensor ``(N, C, H, W)`` on the encoding's device. A gene ``g``
+renders to the 8-bit level ``trunc(255 g)`` as in the released code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .. import _io
+from ..errors import ConfigError, DataError
+
+
+class DirectEncoding:
+    """Pixels as genes, with the released code's polynomial mutation and SBX crossover.
+
+    Args:
+        channels: C (1 grey; 3 colour, rendered as given — colour spaces belong to callers).
+        size: image side H = W.
+        device: where genomes live.
+        mutation_rate: per-gene probability of polynomial mutation (paper and code: 0.1).
+        eta_m: polynomial mutation distribution index (15).
+        crossover: apply SBX to consecutive parent pairs (the released code does; the paper
+            does not mention it).
+        crossover_rate: probability that a pair is crossed (0.5).
+        eta_c: SBX distribution index (10).
+        halve_every: if > 0, the mutation rate halves every ``halve_every`` generations (the
+            paper's text: 1000); 0 keeps it constant (the released code).
+    """
+
+    name = "direct"
+
+    def __init__(
+        self,
+        *,
+        channels: int = 1,
+        size: int = 28,
+        device: str | torch.device = "cpu",
+        mutation_rate: float = 0.1,
+        eta_m: float = 15.0,
+        crossover: bool = True,
+        crossover_rate: float = 0.5,
+        eta_c: float = 10.0,
+        halve_every: int = 0,
+    ):
+        for key, value in (("mutation_rate", mutation_rate), ("crossover_rate", crossover_rate)):
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{key} must be in [0, 1], got {value}")
+        if eta_m < 0 or eta_c < 0:
+            raise ConfigError("eta_m and eta_c must be >= 0")
+        if halve_every < 0:
+            raise ConfigError(f"halve_every must be >= 0, got {halve_every}")
+        if channels not in (1, 3) or size < 1:
+            raise ConfigError(f"bad image shape: {channels} channels, side {size}")
+        self.channels = channels
+        self.size = size
+        self.device = torch.device(device)
+        self.rng_device = self.device  # draw random genes where they are used
+        self.mutation_rate = mutation_rate
+        self.eta_m = eta_m
+        self.crossover = crossover
+        self.crossover_rate = crossover_rate
+        self.eta_c = eta_c
+        self.halve_every = halve_every
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items() if k != "encoding")
+        return f"DirectEncoding({args})"
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "encoding": self.name,
+            "channels": self.channels,
+            "size": self.size,
+            "mutation_rate": self.mutation_rate,
+            "mutation": "polynomial (released code: unbounded delta, then clip)",
+            "eta_m": self.eta_m,
+            "mutation_schedule": (
+                f"halve every {self.halve_every} generations (paper)"
+                if self.halve_every
+                else "constant (released code)"
+            ),
+            "halve_every": self.halve_every,
+            "crossover": "sbx" if self.crossover else "none",
+            "crossover_rate": self.crossover_rate,
+            "eta_c": self.eta_c,
+        }
+
+    # -- genomes -------------------------------------------------------------------------
+
+    def _rand(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+        return torch.rand(shape, generator=generator, device=generator.device).to(self.device)
+
+    def init(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """``n`` genomes, every gene uniform in [0, 1)."""
+        return self._rand((n, self.channels, self.size, self.size), generator)
+
+    def rate(self, generation: int) -> float:
+        """The per-gene mutation rate at ``generation``."""
+        if self.halve_every:
+            return self.mutation_rate * 0.5 ** (generation // self.halve_every)
+        return self.mutation_rate
+
+    def vary(
+        self, parents: torch.Tensor, generator: torch.Generator, generation: int = 0
+    ) -> torch.Tensor:
+        """SBX on consecutive pairs (if enabled), then polynomial mutation of every child."""
+        children = parents.clone()
+        if self.crossover and parents.shape[0] >= 2:
+            children = self._sbx(children, generator)
+        return self._mutate(children, generator, self.rate(generation))
+
+    def _mutate(self, g: torch.Tensor, generator: torch.Generator, rate: float) -> torch.Tensor:
+        # The released code's polynomial mutation: delta in [-1, 1], not scaled by the
+        # distance to the bounds, then clipped.
+        mask = self._rand(g.shape, generator) < rate
+        r = self._rand(g.shape, generator)
+        e = 1.0 / (self.eta_m + 1.0)
+        delta = torch.where(r < 0.5, (2 * r) ** e - 1, 1 - (2 * (1 - r)) ** e)
+        return torch.where(mask, (g + delta).clamp_(0.0, 1.0), g)
+
+    def _sbx(self, g: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        # Deb's bounded SBX (bounds [0, 1]) on every gene where the two parents differ;
+        # children swapped per gene at random. An odd last parent is copied unchanged.
+        n_pairs = g.shape[0] // 2
+        p1, p2 = g[0 : 2 * n_pairs : 2], g[1 : 2 * n_pairs : 2]
+        shape = p1.shape
+        cross = self._rand((n_pairs,), generator) < self.crossover_rate
+        u = self._rand(shape, generator)
+        swap = self._rand(shape, generator) < 0.5
+        y1, y2 = torch.minimum(p1, p2), torch.maximum(p1, p2)
+        diff = y2 - y1
+        differ = diff > 1e-14
+        span = torch.where(differ, diff, torch.ones_like(diff))
+        ex = 1.0 / (self.eta_c + 1.0)
+
+        def betaq(beta: torch.Tensor) -> torch.Tensor:
+            alpha = 2.0 - beta ** (-(self.eta_c + 1.0))
+            return torch.where(
+                u <= 1.0 / alpha, (u * alpha) ** ex, (1.0 / (2.0 - u * alpha)) ** ex
+            )
+
+        c1 = 0.5 * ((y1 + y2) - betaq(1.0 + 2.0 * y1 / span) * diff)
+        c2 = 0.5 * ((y1 + y2) + betaq(1.0 + 2.0 * (1.0 - y2) / span) * diff)
+        c1, c2 = c1.clamp(0.0, 1.0), c2.clamp(0.0, 1.0)
+        c1, c2 = torch.where(swap, c2, c1), torch.where(swap, c1, c2)
+        keep = ~(differ & cross.view(-1, 1, 1, 1))
+        out = g.clone()
+        out[0 : 2 * n_pairs : 2] = torch.where(keep, p1, c1)
+        out[1 : 2 * n_pairs : 2] = torch.where(keep, p2, c2)
+        return out
+
+    def render(self, genomes: torch.Tensor) -> torch.Tensor:
+        """8-bit levels: ``trunc(255 g) / 255``."""
+        return torch.floor(genomes * 255.0) / 255.0
+
+    def take(self, genomes: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        return genomes[index.to(genomes.device)]
+
+    def cat(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.cat([a, b])
+
+    def put(self, champions: torch.Tensor, index: torch.Tensor, newcomers: torch.Tensor):
+        """Overwrite ``champions[index]`` in place (no copy of the whole archive)."""
+        champions[index.to(champions.device)] = newcomers
+        return champions
+
+    def count(self, genomes: torch.Tensor) -> int:
+        return int(genomes.shape[0])
+
+    def save(self, genomes: torch.Tensor, path: Path) -> None:
+        with _io.atomic_path(path) as tmp:
+            save_file({"genomes": genomes.detach().cpu().contiguous()}, str(tmp))
+
+    def load(self, path: Path) -> torch.Tensor:
+        try:
+            g = load_file(str(path))["genomes"]
+        except Exception as e:  # any unreadable file is a corrupt genome file
+            raise DataError(f"cannot read genomes {path}: {e}") from None
+        if g.ndim != 4 or tuple(g.shape[1:]) != (self.channels, self.size, self.size):
+            raise DataError(
+                f"{path}: genomes of shape {tuple(g.shape)} do not fit "
+                f"{self.channels}x{self.size}x{self.size} images"
+            )
+        return g.to(self.device, torch.float32)

@@ -1,0 +1,259 @@
+"""The evolution runner: the one loop of DESIGN.md, plus the run directory around it."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__, rundir
+from ..encodings import create_encoding
+from ..errors import ConfigError, RunDirError
+from ..models import Classifier, create_classifier
+from ..search import MapElites
+from .config import EvolveConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationStats:
+    """What a progress display needs after each generation."""
+
+    generation: int
+    generations: int
+    evaluations: int
+    median: float
+    min: float
+    max: float
+    counts: tuple[int, ...]  # classes at or above each threshold
+    thresholds: tuple[float, ...]
+    num_classes: int
+    elapsed: float
+
+
+Callback = Callable[[GenerationStats], None]
+
+
+class Evolution:
+    """A configured run: classifier, encoding, search, and their run directory."""
+
+    def __init__(self, cfg: EvolveConfig):
+        self.cfg = cfg
+        self.classifier: Classifier = create_classifier(
+            cfg.model, weights=cfg.weights, device=cfg.device, batch_size=cfg.eval_batch_size
+        )
+        spec = self.classifier.spec
+        self.targets = list(cfg.classes) if cfg.classes is not None else list(
+            range(spec.num_classes)
+        )
+        bad = [k for k in self.targets if not 0 <= k < spec.num_classes]
+        if bad:
+            raise ConfigError(f"classes {bad} out of range for {spec.name} ({spec.num_classes})")
+        size = cfg.size or spec.input_size
+        if size != spec.input_size:
+            raise ConfigError(
+                f"{spec.name} takes {spec.input_size}x{spec.input_size} images; "
+                f"rendering at {size} is not supported for it"
+            )
+        settings: dict[str, Any] = {"channels": spec.input_channels, "size": size,
+                                    "device": cfg.device}
+        if cfg.encoding == "direct":
+            settings.update(
+                mutation_rate=cfg.mutation_rate, eta_m=cfg.eta_m, crossover=cfg.crossover,
+                crossover_rate=cfg.crossover_rate, eta_c=cfg.eta_c, halve_every=cfg.halve_every,
+            )
+        elif cfg.encoding == "cppn":
+            settings.update(inputs=cfg.cppn_inputs, colour=cfg.colour)
+        self.encoding = create_encoding(cfg.encoding, **settings)
+        self.search = MapElites(
+            self.encoding, len(self.targets), batch_size=cfg.batch_size,
+            init_size=cfg.init_size, seed=cfg.seed, device=cfg.device,
+        )
+        self._target_index = torch.tensor(self.targets, device=cfg.device)
+        self._all = self.targets == list(range(spec.num_classes))
+        self.history: list[torch.Tensor] = []  # (K,) champion confidences per generation
+        self.elapsed: list[float] = []
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.classifier.spec.label(k) for k in self.targets]
+
+    def evaluate(self, images: torch.Tensor) -> torch.Tensor:
+        """Probabilities ``(N, K_targets)`` of rendered images."""
+        probs = self.classifier.probs(images)
+        return probs if self._all else probs[:, self._target_index]
+
+    def config_json(self) -> dict[str, Any]:
+        return {
+            "kind": "evolve",
+            "fooling_version": __version__,
+            "torch_version": torch.__version__,
+            "seed": self.cfg.seed,
+            "evolve": self.cfg.to_dict(),
+            "classifier": self.classifier.spec.to_dict(),
+            "encoding": self.encoding.settings(),
+            "search": {"algorithm": "map-elites", "batch_size": self.cfg.batch_size,
+                       "init_size": self.cfg.init_size, "selection": "uniform over classes",
+                       "replacement": "strictly better, every class"},
+            "targets": self.targets,
+            "target_labels": self.labels,
+            "thresholds": list(self.search.archive.thresholds),
+        }
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self, out: Path, *, callback: Callback | None = None, fresh: bool = True) -> dict:
+        """Run (or continue) to ``cfg.generations`` and write the whole run directory."""
+        cfg = self.cfg
+        if fresh:
+            rundir.write_config_json(out, self.config_json())
+        t0 = time.perf_counter() - (self.elapsed[-1] if self.elapsed else 0.0)
+        search = self.search
+        while search.generation <= cfg.generations:
+            gen = search.generation
+            genomes = search.ask()
+            probs = self.evaluate(self.encoding.render(genomes))
+            search.tell(genomes, probs)
+            self.history.append(search.archive.confidence.detach().cpu())
+            self.elapsed.append(time.perf_counter() - t0)
+            if callback is not None:
+                callback(self.stats(gen))
+            if gen == cfg.generations or (gen and gen % cfg.checkpoint_every == 0):
+                self.checkpoint(out)
+        return self.write_results(out)
+
+    def evaluations(self, gen: int) -> int:
+        return self.cfg.init_size + gen * self.cfg.batch_size
+
+    def stats(self, gen: int) -> GenerationStats:
+        conf = self.history[gen]
+        archive = self.search.archive
+        return GenerationStats(
+            generation=gen, generations=self.cfg.generations, evaluations=self.evaluations(gen),
+            median=float(conf.median()), min=float(conf.min()), max=float(conf.max()),
+            counts=tuple(int((conf >= t).sum()) for t in archive.thresholds),
+            thresholds=archive.thresholds, num_classes=len(self.targets),
+            elapsed=self.elapsed[gen],
+        )
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def checkpoint(self, out: Path) -> None:
+        state = {
+            "search": self.search.state_dict(),
+            "history": torch.stack(self.history),
+            "elapsed": self.elapsed,
+            "config": self.cfg.to_dict(),
+        }
+        rundir.save_checkpoint(
+            out, self.search.generation - 1, state,
+            lambda path: self.encoding.save(self.search.champions, path),
+        )
+        self.write_metrics(out)
+
+    def restore(self, out: Path) -> None:
+        state, champions_path = rundir.load_checkpoint(out)
+        if state.get("config") != self.cfg.to_dict():
+            raise RunDirError(f"checkpoint in {out} was written by a different config")
+        champions = self.encoding.load(champions_path)
+        self.search.load_state_dict(state["search"], champions)
+        self.history = list(state["history"].unbind(0))
+        self.elapsed = list(state["elapsed"])
+
+    def write_metrics(self, out: Path) -> None:
+        thresholds = self.search.archive.thresholds
+        header = ["generation", "evaluations", "median", "min", "max"]
+        header += [f"n_ge_{100 * t:g}" for t in thresholds]
+        header += [f"conf_{k}" for k in self.targets]
+        rows = []
+        for gen, conf in enumerate(self.history):
+            values = conf.tolist()
+            row: list[Any] = [gen, self.evaluations(gen), repr(float(conf.median())),
+                              repr(min(values)), repr(max(values))]
+            row += [int((conf >= t).sum()) for t in thresholds]
+            row += [repr(v) for v in values]
+            rows.append(row)
+        rundir.write_csv(out / "metrics.csv", header, rows)
+
+    def write_results(self, out: Path) -> dict:
+        """Champions (genomes, PNGs, grid), archive.json, metrics.csv and summary.json."""
+        archive = self.search.archive
+        champions = self.search.champions
+        self.encoding.save(champions, out / rundir.champions_file(self.encoding.name))
+        images = self.encoding.render(champions)
+        conf = archive.confidence.cpu().tolist()
+        labels = self.labels
+        names = rundir.write_images(out, images, labels, conf, self.targets)
+        rundir.write_grid(out / "grid.png", images, labels, conf)
+        first = archive.first_crossing.cpu().tolist()
+        found = archive.found.cpu().tolist()
+        thresholds = archive.thresholds
+        classes = [
+            {"class": k, "label": lab, "confidence": c, "generation": f, "image": f"images/{n}",
+             "first_generation": {f"{t:g}": first[i][j] for i, t in enumerate(thresholds)}}
+            for j, (k, lab, c, f, n) in enumerate(zip(self.targets, labels, conf, found, names))
+        ]
+        _write(out / "archive.json", {"thresholds": list(thresholds), "classes": classes})
+        self.write_metrics(out)
+        gens = self.cfg.generations
+        all_by: dict[str, int | None] = {}
+        seconds_by: dict[str, float | None] = {}
+        for i, t in enumerate(thresholds):
+            row = first[i]
+            g = max(row) if min(row) >= 0 else None
+            all_by[f"{t:g}"] = g
+            seconds_by[f"{t:g}"] = self.elapsed[g] if g is not None else None
+        final = self.stats(gens)
+        summary = {
+            "kind": "evolve",
+            "model": self.cfg.model,
+            "encoding": self.encoding.name,
+            "seed": self.cfg.seed,
+            "generations": gens,
+            "evaluations": self.evaluations(gens),
+            "num_classes": len(self.targets),
+            "median": final.median,
+            "min": final.min,
+            "max": final.max,
+            "classes_at_or_above": {f"{t:g}": n for t, n in zip(thresholds, final.counts)},
+            "generation_all_classes_reached": all_by,
+            "seconds_all_classes_reached": seconds_by,
+            "seconds": self.elapsed[gens],
+            "seconds_per_generation": self.elapsed[gens] / (gens + 1),
+            "confidences": conf,
+        }
+        _write(out / "summary.json", summary)
+        return summary
+
+
+def _write(path: Path, obj: Any) -> None:
+    from .. import _io
+
+    _io.write_json(path, obj)
+
+
+def evolve(
+    cfg: EvolveConfig, out: str | Path, *, callback: Callback | None = None
+) -> dict[str, Any]:
+    """Run MAP-Elites as configured into a new run directory ``out``; returns the summary."""
+    out = rundir.prepare(out)
+    return Evolution(cfg).run(out, callback=callback)
+
+
+def resume(out: str | Path, *, callback: Callback | None = None) -> dict[str, Any]:
+    """Continue a killed run from its last checkpoint; the result equals an unbroken run."""
+    out = Path(out)
+    config = rundir.read_json(out / "config.json")
+    if config.get("kind") != "evolve":
+        raise RunDirError(f"{out} does not hold an evolve run")
+    cfg = EvolveConfig.from_dict(config["evolve"])
+    evo = Evolution(cfg)
+    rundir.remove_tmp_files(out)
+    evo.restore(out)
+    return evo.run(out, callback=callback, fresh=False)

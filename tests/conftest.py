@@ -1,0 +1,65 @@
+"""Tiny classifiers and shared fixtures (DESIGN.md: tests are fast, offline, behavioural)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from fooling.models import Classifier, ClassifierSpec
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or skip the test with a clear reason where it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not found: ../shared is absent in this clone (CI provides it)")
+    return path
+
+
+class Brightness(nn.Module):
+    """Class 1 = bright, class 0 = dark: logits ±gain·(mean − 0.5). Any search must drive
+    the brightness class to confidence -> 1 in a few generations."""
+
+    def __init__(self, gain: float = 40.0):
+        super().__init__()
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = x.mean(dim=(1, 2, 3)) - 0.5
+        return torch.stack([-self.gain * m, self.gain * m], dim=1)
+
+
+class Patches(nn.Module):
+    """K classes; class k's logit is gain·(mean of patch k − mean of the others)."""
+
+    def __init__(self, k: int = 4, size: int = 8, gain: float = 20.0):
+        super().__init__()
+        self.k, self.size, self.gain = k, size, gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(1)
+        chunks = flat.chunk(self.k, dim=1)
+        means = torch.stack([c.mean(1) for c in chunks], dim=1)
+        return self.gain * (means - means.mean(1, keepdim=True))
+
+
+def tiny_classifier(module: nn.Module, classes: int, channels: int = 1, size: int = 8) -> Classifier:
+    spec = ClassifierSpec(name="tiny", num_classes=classes, input_channels=channels,
+                          input_size=size, labels=tuple(f"c{k}" for k in range(classes)))
+    return Classifier(module, spec)
+
+
+@pytest.fixture
+def brightness() -> Classifier:
+    return tiny_classifier(Brightness(), 2)
+
+
+@pytest.fixture
+def patches() -> Classifier:
+    return tiny_classifier(Patches(), 4)
