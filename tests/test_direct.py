@@ -103,3 +103,24 @@ def test_bad_settings_raise_config_error(kwargs):
 def test_unknown_encoding_lists_the_known_ones():
     with pytest.raises(UnknownNameError, match="direct"):
         create_encoding("pixels")
+
+
+def test_bernoulli_positions_are_independent_per_position():
+    from fooling.encodings.direct import bernoulli_positions
+
+    g = gen(13)
+    counts = torch.zeros(50)
+    sizes = []
+    for _ in range(4000):
+        pos = bernoulli_positions(50, 0.1, g)
+        assert torch.all(pos[1:] > pos[:-1]) and (pos.numel() == 0 or 0 <= pos.min())
+        assert pos.numel() == 0 or pos.max() < 50
+        counts[pos] += 1
+        sizes.append(pos.numel())
+    freq = counts / 4000
+    assert float((freq - 0.1).abs().max()) < 0.02  # every position about p
+    sizes_t = torch.tensor(sizes, dtype=torch.float)
+    assert abs(float(sizes_t.mean()) - 5.0) < 0.15  # binomial mean n p
+    assert abs(float(sizes_t.var()) - 4.5) < 0.5  # binomial variance n p (1 - p)
+    assert bernoulli_positions(7, 1.0, g).tolist() == list(range(7))
+    assert bernoulli_positions(7, 0.0, g).numel() == 0

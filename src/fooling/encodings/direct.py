@@ -6,6 +6,7 @@ renders to the 8-bit level ``trunc(255 g)`` as in the released code.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -110,29 +111,33 @@ class DirectEncoding:
         self, parents: torch.Tensor, generator: torch.Generator, generation: int = 0
     ) -> torch.Tensor:
         """SBX on consecutive pairs (if enabled), then polynomial mutation of every child."""
-        children = parents.clone()
+        children = parents.clone(memory_format=torch.contiguous_format)
         if self.crossover and parents.shape[0] >= 2:
             children = self._sbx(children, generator)
         return self._mutate(children, generator, self.rate(generation))
 
     def _mutate(self, g: torch.Tensor, generator: torch.Generator, rate: float) -> torch.Tensor:
         # The released code's polynomial mutation: delta in [-1, 1], not scaled by the
-        # distance to the bounds, then clipped.
-        mask = self._rand(g.shape, generator) < rate
-        r = self._rand(g.shape, generator)
+        # distance to the bounds, then clipped. Only the chosen genes (a share `rate`) draw a
+        # delta, so the cost of the transcendental maths scales with the rate.
+        flat = g.view(-1)
+        chosen = bernoulli_positions(flat.numel(), rate, generator).to(flat.device)
+        r = self._rand(chosen.shape, generator)
         e = 1.0 / (self.eta_m + 1.0)
         delta = torch.where(r < 0.5, (2 * r) ** e - 1, 1 - (2 * (1 - r)) ** e)
-        return torch.where(mask, (g + delta).clamp_(0.0, 1.0), g)
+        flat[chosen] = (flat[chosen] + delta).clamp_(0.0, 1.0)
+        return g
 
     def _sbx(self, g: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         # Deb's bounded SBX (bounds [0, 1]) on every gene where the two parents differ;
-        # children swapped per gene at random. An odd last parent is copied unchanged.
+        # children swapped per gene at random. Pairs are (0, 1), (2, 3), ...; an odd last
+        # parent is copied unchanged. Only the pairs drawn for crossover do the maths.
         n_pairs = g.shape[0] // 2
-        p1, p2 = g[0 : 2 * n_pairs : 2], g[1 : 2 * n_pairs : 2]
-        shape = p1.shape
-        cross = self._rand((n_pairs,), generator) < self.crossover_rate
-        u = self._rand(shape, generator)
-        swap = self._rand(shape, generator) < 0.5
+        crossed = (self._rand((n_pairs,), generator) < self.crossover_rate).nonzero().squeeze(1)
+        i1, i2 = 2 * crossed, 2 * crossed + 1
+        p1, p2 = g[i1], g[i2]
+        u = self._rand(p1.shape, generator)
+        swap = self._rand(p1.shape, generator) < 0.5
         y1, y2 = torch.minimum(p1, p2), torch.maximum(p1, p2)
         diff = y2 - y1
         differ = diff > 1e-14
@@ -141,19 +146,16 @@ class DirectEncoding:
 
         def betaq(beta: torch.Tensor) -> torch.Tensor:
             alpha = 2.0 - beta ** (-(self.eta_c + 1.0))
-            return torch.where(
-                u <= 1.0 / alpha, (u * alpha) ** ex, (1.0 / (2.0 - u * alpha)) ** ex
-            )
+            ua = u * alpha
+            # u <= 1/alpha  <=>  u * alpha <= 1 (alpha > 1)
+            return torch.where(ua <= 1.0, ua, 1.0 / (2.0 - ua)) ** ex
 
-        c1 = 0.5 * ((y1 + y2) - betaq(1.0 + 2.0 * y1 / span) * diff)
-        c2 = 0.5 * ((y1 + y2) + betaq(1.0 + 2.0 * (1.0 - y2) / span) * diff)
-        c1, c2 = c1.clamp(0.0, 1.0), c2.clamp(0.0, 1.0)
+        c1 = (0.5 * ((y1 + y2) - betaq(1.0 + 2.0 * y1 / span) * diff)).clamp_(0.0, 1.0)
+        c2 = (0.5 * ((y1 + y2) + betaq(1.0 + 2.0 * (1.0 - y2) / span) * diff)).clamp_(0.0, 1.0)
         c1, c2 = torch.where(swap, c2, c1), torch.where(swap, c1, c2)
-        keep = ~(differ & cross.view(-1, 1, 1, 1))
-        out = g.clone()
-        out[0 : 2 * n_pairs : 2] = torch.where(keep, p1, c1)
-        out[1 : 2 * n_pairs : 2] = torch.where(keep, p2, c2)
-        return out
+        g[i1] = torch.where(differ, c1, p1)
+        g[i2] = torch.where(differ, c2, p2)
+        return g
 
     def render(self, genomes: torch.Tensor) -> torch.Tensor:
         """8-bit levels: ``trunc(255 g) / 255``."""
@@ -188,3 +190,28 @@ class DirectEncoding:
                 f"{self.channels}x{self.size}x{self.size} images"
             )
         return g.to(self.device, torch.float32)
+
+
+def bernoulli_positions(n: int, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Sorted positions in ``[0, n)`` each chosen independently with probability ``p``.
+
+    Draws the geometric gaps between chosen positions (about ``n p`` random numbers) rather
+    than one uniform per position: the same distribution at a tenth of the cost for p = 0.1.
+    """
+    if p <= 0.0 or n == 0:
+        return torch.empty(0, dtype=torch.long)
+    if p >= 1.0:
+        return torch.arange(n)
+    log_q = math.log1p(-p)
+    mean = n * p
+    parts: list[torch.Tensor] = []
+    start = -1
+    while start < n - 1:
+        m = int(mean + 6.0 * math.sqrt(mean) + 16)
+        u = torch.rand(m, generator=generator, dtype=torch.float64, device=generator.device)
+        # Geometric(p) gaps >= 1: floor(log(1 - u) / log(1 - p)) + 1, with 1 - u in (0, 1].
+        gaps = torch.floor(torch.log1p(-u) / log_q).long() + 1
+        pos = start + gaps.cpu().cumsum(0)
+        parts.append(pos[pos < n])
+        start = int(pos[-1])
+    return torch.cat(parts)
