@@ -98,20 +98,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _progress(total: int, quiet: bool):
-    from tqdm import tqdm
+class _Progress:
+    """A tqdm bar over generations, opened at the first report (so errors come first)."""
 
-    bar = tqdm(total=total, unit="gen", disable=quiet, dynamic_ncols=True)
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.bar = None
 
-    def update(s) -> None:
-        bar.n = s.generation + 1
-        bar.set_postfix_str(
+    def __call__(self, s) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=s.generations + 1, initial=s.generation, unit="gen",
+                            disable=self.quiet, dynamic_ncols=True)
+        self.bar.n = s.generation + 1
+        self.bar.set_postfix_str(
             f"≥99.99%: {s.counts[-1]}/{s.num_classes}  median {100 * s.median:.4f}%",
             refresh=False,
         )
-        bar.refresh()
+        self.bar.refresh()
 
-    return bar, update
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _evolve(args: argparse.Namespace) -> int:
@@ -119,11 +128,11 @@ def _evolve(args: argparse.Namespace) -> int:
     from .experiments.evolve import evolve, resume
 
     if args.resume is not None:
-        bar, update = _progress(0, args.quiet)
+        progress = _Progress(args.quiet)
         try:
-            summary = resume(args.resume, callback=lambda s: (setattr(bar, "total", s.generations + 1), update(s)))
+            summary = resume(args.resume, callback=progress)
         finally:
-            bar.close()
+            progress.close()
         out = args.resume
     else:
         cfg = EvolveConfig(
@@ -137,11 +146,11 @@ def _evolve(args: argparse.Namespace) -> int:
             colour=args.colour,
         )
         out = args.out or _default_out(cfg)
-        bar, update = _progress(cfg.generations + 1, args.quiet)
+        progress = _Progress(args.quiet)
         try:
-            summary = evolve(cfg, out, callback=update)
+            summary = evolve(cfg, out, callback=progress)
         finally:
-            bar.close()
+            progress.close()
     reached = summary["generation_all_classes_reached"]
     n = summary["num_classes"]
     print(f"run: {out}")

@@ -242,8 +242,8 @@ def evolve(
     cfg: EvolveConfig, out: str | Path, *, callback: Callback | None = None
 ) -> dict[str, Any]:
     """Run MAP-Elites as configured into a new run directory ``out``; returns the summary."""
-    out = rundir.prepare(out)
-    return Evolution(cfg).run(out, callback=callback)
+    evo = Evolution(cfg)  # every config and model error before anything is written
+    return evo.run(rundir.prepare(out), callback=callback)
 
 
 def resume(out: str | Path, *, callback: Callback | None = None) -> dict[str, Any]:

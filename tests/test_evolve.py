@@ -1,0 +1,94 @@
+"""End-to-end runs of `fooling evolve` at small size: run directory, re-scoring, determinism."""
+
+import csv
+import json
+
+import pytest
+import torch
+
+from fooling import EvolveConfig, create_classifier, evolve, resume
+from fooling.rundir import read_png
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "r"
+    summary = evolve(EvolveConfig(generations=12, seed=3, checkpoint_every=5), out)
+    return out, summary
+
+
+def test_run_directory_holds_every_file(run):
+    out, summary = run
+    for name in ("config.json", "metrics.csv", "archive.json", "champions.safetensors",
+                 "grid.png", "summary.json", "checkpoint/LATEST"):
+        assert (out / name).is_file(), name
+    assert len(list((out / "images").glob("*.png"))) == 10
+    config = json.loads((out / "config.json").read_text())
+    assert config["classifier"]["labels"] == [str(k) for k in range(10)]
+    assert config["encoding"]["crossover"] == "sbx"
+    assert config["encoding"]["mutation_schedule"].startswith("constant")
+    assert summary["evaluations"] == 200 + 12 * 200
+    assert json.loads((out / "summary.json").read_text())["median"] == summary["median"]
+
+
+def test_metrics_rows_match_the_archive(run):
+    out, summary = run
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [int(r["generation"]) for r in rows] == list(range(13))
+    last = rows[-1]
+    conf = [float(last[f"conf_{k}"]) for k in range(10)]
+    assert conf == summary["confidences"]
+    assert float(last["median"]) == pytest.approx(float(torch.tensor(conf).median()), abs=0)
+    assert int(last["n_ge_99.99"]) == sum(c >= 0.9999 for c in conf)
+    # champions never get worse
+    for k in range(10):
+        series = [float(r[f"conf_{k}"]) for r in rows]
+        assert series == sorted(series)
+    archive = json.loads((out / "archive.json").read_text())
+    for entry in archive["classes"]:
+        g = entry["first_generation"]["0.99"]
+        series = [float(r[f"conf_{entry['class']}"]) for r in rows]
+        expected = next((i for i, c in enumerate(series) if c >= 0.99), -1)
+        assert g == expected
+
+
+def test_png_rescoring_matches_recorded_confidences(run):
+    out, _ = run
+    clf = create_classifier("lenet-mnist")
+    archive = json.loads((out / "archive.json").read_text())
+    images = torch.stack([read_png(out / e["image"]) for e in archive["classes"]])
+    probs = clf.probs(images)
+    for e, p in zip(archive["classes"], probs):
+        assert abs(float(p[e["class"]]) - e["confidence"]) <= 1e-6
+        assert e["image"].startswith(f"images/{e['class']}_{e['label']}_")
+
+
+def test_same_seed_same_run_and_resume_is_exact(run, tmp_path):
+    out, _ = run
+    again = tmp_path / "again"
+    evolve(EvolveConfig(generations=12, seed=3, checkpoint_every=5), again)
+    for name in ("metrics.csv", "archive.json", "champions.safetensors"):
+        assert (out / name).read_bytes() == (again / name).read_bytes(), name
+    # interrupt at generation 8 (last checkpoint: generation 5), then resume
+    class Kill(Exception):
+        pass
+
+    def kill_at_8(stats):
+        if stats.generation == 8:
+            raise Kill
+
+    cut = tmp_path / "cut"
+    with pytest.raises(Kill):
+        evolve(EvolveConfig(generations=12, seed=3, checkpoint_every=5), cut, callback=kill_at_8)
+    assert (cut / "checkpoint" / "LATEST").read_text().strip() == "00000005"
+    assert not (cut / "summary.json").exists()
+    resume(cut)
+    for name in ("metrics.csv", "archive.json", "champions.safetensors"):
+        assert (out / name).read_bytes() == (cut / name).read_bytes(), name
+
+
+def test_other_seed_differs(run, tmp_path):
+    out, _ = run
+    other = tmp_path / "other"
+    evolve(EvolveConfig(generations=2, seed=4), other)
+    assert (other / "champions.safetensors").read_bytes() != (out / "champions.safetensors").read_bytes()
