@@ -48,7 +48,7 @@ def test_mutation_is_clipped_to_bounds():
 
 
 def test_sbx_keeps_equal_genes_and_bounds_and_rate():
-    enc = DirectEncoding(size=16, mutation_rate=0.0, crossover_rate=0.5)
+    enc = DirectEncoding(size=16, mutation_rate=0.0, crossover=True, crossover_rate=0.5)
     p = torch.rand(400, 1, 16, 16, generator=gen(6))
     p[1::2, :, :8] = p[0::2, :, :8]  # pairs share their left half
     c = enc.vary(p, gen(7))
@@ -66,7 +66,7 @@ def test_no_crossover_and_zero_rate_copy_parents():
     enc = DirectEncoding(size=8, mutation_rate=0.0, crossover=False)
     p = torch.rand(6, 1, 8, 8, generator=gen(8))
     assert torch.equal(enc.vary(p, gen(9)), p)
-    enc = DirectEncoding(size=8, mutation_rate=0.0, crossover_rate=0.0)
+    enc = DirectEncoding(size=8, mutation_rate=0.0, crossover=True, crossover_rate=0.0)
     assert torch.equal(enc.vary(p, gen(9)), p)
 
 

@@ -25,7 +25,7 @@ def test_run_directory_holds_every_file(run):
     assert len(list((out / "images").glob("*.png"))) == 10
     config = json.loads((out / "config.json").read_text())
     assert config["classifier"]["labels"] == [str(k) for k in range(10)]
-    assert config["encoding"]["crossover"] == "sbx"
+    assert config["encoding"]["crossover"] == "none"
     assert config["encoding"]["mutation_schedule"].startswith("constant")
     assert summary["evaluations"] == 200 + 12 * 200
     assert json.loads((out / "summary.json").read_text())["median"] == summary["median"]
@@ -92,3 +92,10 @@ def test_other_seed_differs(run, tmp_path):
     other = tmp_path / "other"
     evolve(EvolveConfig(generations=2, seed=4), other)
     assert (other / "champions.safetensors").read_bytes() != (out / "champions.safetensors").read_bytes()
+
+
+def test_config_json_says_which_variant_ran(tmp_path):
+    evolve(EvolveConfig(generations=1, crossover=True, halve_every=1000), tmp_path / "v")
+    enc = json.loads((tmp_path / "v" / "config.json").read_text())["encoding"]
+    assert enc["crossover"] == "sbx" and enc["crossover_rate"] == 0.5 and enc["eta_c"] == 10.0
+    assert enc["mutation_schedule"] == "halve every 1000 generations (paper)"

@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = e.add_argument_group("direct encoding")
     d.add_argument("--mutation-rate", type=float, default=0.1)
     d.add_argument("--eta-m", type=float, default=15.0)
-    d.add_argument("--no-crossover", action="store_true", help="no SBX (the paper's text)")
+    d.add_argument("--crossover", default="none", choices=["none", "sbx"],
+                   help="none: mutation only, as the paper describes (default); "
+                        "sbx: the released code's SBX before mutation")
     d.add_argument("--crossover-rate", type=float, default=0.5)
     d.add_argument("--eta-c", type=float, default=10.0)
     d.add_argument("--halve-every", type=int, default=0,
@@ -141,7 +143,7 @@ def _evolve(args: argparse.Namespace) -> int:
             init_size=args.init_size, classes=args.classes, device=args.device,
             eval_batch_size=args.eval_batch_size, checkpoint_every=args.checkpoint_every,
             size=args.size, mutation_rate=args.mutation_rate, eta_m=args.eta_m,
-            crossover=not args.no_crossover, crossover_rate=args.crossover_rate,
+            crossover=args.crossover == "sbx", crossover_rate=args.crossover_rate,
             eta_c=args.eta_c, halve_every=args.halve_every, cppn_inputs=args.cppn_inputs,
             colour=args.colour,
         )

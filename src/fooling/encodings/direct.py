@@ -26,8 +26,8 @@ class DirectEncoding:
         device: where genomes live.
         mutation_rate: per-gene probability of polynomial mutation (paper and code: 0.1).
         eta_m: polynomial mutation distribution index (15).
-        crossover: apply SBX to consecutive parent pairs (the released code does; the paper
-            does not mention it).
+        crossover: apply SBX to consecutive parent pairs before mutation (the released code
+            does; the paper's text describes mutation alone, the default).
         crossover_rate: probability that a pair is crossed (0.5).
         eta_c: SBX distribution index (10).
         halve_every: if > 0, the mutation rate halves every ``halve_every`` generations (the
@@ -44,7 +44,7 @@ class DirectEncoding:
         device: str | torch.device = "cpu",
         mutation_rate: float = 0.1,
         eta_m: float = 15.0,
-        crossover: bool = True,
+        crossover: bool = False,
         crossover_rate: float = 0.5,
         eta_c: float = 10.0,
         halve_every: int = 0,
