@@ -255,5 +255,8 @@ def resume(out: str | Path, *, callback: Callback | None = None) -> dict[str, An
     cfg = EvolveConfig.from_dict(config["evolve"])
     evo = Evolution(cfg)
     rundir.remove_tmp_files(out)
-    evo.restore(out)
+    if (out / "checkpoint" / "LATEST").exists():
+        evo.restore(out)
+    else:  # killed before the first checkpoint: start again from generation 0
+        log.info("%s has no checkpoint yet; starting from generation 0", out)
     return evo.run(out, callback=callback, fresh=False)

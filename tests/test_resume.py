@@ -1,0 +1,62 @@
+"""Exact resume: a run killed with SIGKILL at random moments, then resumed, ends identical to
+an uninterrupted run with the same seed."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+FILES = ("metrics.csv", "archive.json", "champions.safetensors", "summary.json")
+ARGS = ["--generations", "150", "--seed", "7", "--checkpoint-every", "9", "-q"]
+
+
+def fooling(*args):
+    return [sys.executable, "-m", "fooling", *args]
+
+
+def compare(a, b):
+    import json
+
+    for name in FILES[:3]:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
+    for key in ("median", "confidences", "generation_all_classes_reached", "evaluations"):
+        assert sa[key] == sb[key], key
+    assert sorted(p.name for p in (a / "images").iterdir()) == sorted(
+        p.name for p in (b / "images").iterdir()
+    )
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "run"
+    subprocess.run(fooling("evolve", "--out", str(out), *ARGS), check=True)
+    return out
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_sigkill_at_a_random_moment_then_resume(reference, tmp_path, trial):
+    out = tmp_path / "run"
+    rng = random.Random(1000 + trial)
+    proc = subprocess.Popen(fooling("evolve", "--out", str(out), *ARGS))
+    # wait until the run directory exists, then kill somewhere inside the run
+    deadline = time.time() + 60
+    while not (out / "config.json").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(rng.uniform(0.0, 1.5))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "summary.json").exists()  # killed mid-run
+    subprocess.run(fooling("evolve", "--resume", str(out), "-q"), check=True)
+    compare(reference, out)
+
+
+def test_resume_twice_in_a_row_is_harmless(reference, tmp_path):
+    out = tmp_path / "run"
+    subprocess.run(fooling("evolve", "--out", str(out), *ARGS), check=True)
+    subprocess.run(fooling("evolve", "--resume", str(out), "-q"), check=True)
+    compare(reference, out)
