@@ -153,6 +153,10 @@ def _evolve(args: argparse.Namespace) -> int:
             summary = evolve(cfg, out, callback=progress)
         finally:
             progress.close()
+    from . import distributed
+
+    if not distributed.is_main():
+        return 0
     reached = summary["generation_all_classes_reached"]
     n = summary["num_classes"]
     print(f"run: {out}")

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .. import __version__, rundir
+from .. import __version__, distributed, rundir
 from ..encodings import create_encoding
 from ..errors import ConfigError, RunDirError
 from ..models import Classifier, create_classifier
@@ -45,8 +45,10 @@ class Evolution:
 
     def __init__(self, cfg: EvolveConfig):
         self.cfg = cfg
+        distributed.init(cfg.device)
+        device = distributed.local_device(cfg.device)
         self.classifier: Classifier = create_classifier(
-            cfg.model, weights=cfg.weights, device=cfg.device, batch_size=cfg.eval_batch_size
+            cfg.model, weights=cfg.weights, device=device, batch_size=cfg.eval_batch_size
         )
         spec = self.classifier.spec
         self.targets = list(cfg.classes) if cfg.classes is not None else list(
@@ -62,7 +64,7 @@ class Evolution:
                 f"rendering at {size} is not supported for it"
             )
         settings: dict[str, Any] = {"channels": spec.input_channels, "size": size,
-                                    "device": cfg.device}
+                                    "device": device}
         if cfg.encoding == "direct":
             settings.update(
                 mutation_rate=cfg.mutation_rate, eta_m=cfg.eta_m, crossover=cfg.crossover,
@@ -73,9 +75,9 @@ class Evolution:
         self.encoding = create_encoding(cfg.encoding, **settings)
         self.search = MapElites(
             self.encoding, len(self.targets), batch_size=cfg.batch_size,
-            init_size=cfg.init_size, seed=cfg.seed, device=cfg.device,
+            init_size=cfg.init_size, seed=cfg.seed, device=device,
         )
-        self._target_index = torch.tensor(self.targets, device=cfg.device)
+        self._target_index = torch.tensor(self.targets, device=device)
         self._all = self.targets == list(range(spec.num_classes))
         self.history: list[torch.Tensor] = []  # (K,) champion confidences per generation
         self.elapsed: list[float] = []
@@ -88,6 +90,23 @@ class Evolution:
         """Probabilities ``(N, K_targets)`` of rendered images."""
         probs = self.classifier.probs(images)
         return probs if self._all else probs[:, self._target_index]
+
+    def score(self, genomes: Any) -> torch.Tensor:
+        """Render and score a batch in fixed chunks of ``eval_batch_size`` genomes, shared
+        among the ranks when launched by torchrun; ``(N, K_targets)`` on every rank."""
+        n = self.encoding.count(genomes)
+        chunk = self.cfg.eval_batch_size
+
+        def score_chunk(start: int, stop: int) -> torch.Tensor:
+            part = genomes
+            if (start, stop) != (0, n):
+                index = torch.arange(start, stop, device=self.search.generator.device)
+                part = self.encoding.take(genomes, index)
+            return self.evaluate(self.encoding.render(part))
+
+        return distributed.sharded_scores(
+            n, chunk, score_chunk, len(self.targets), self.classifier.device
+        )
 
     def config_json(self) -> dict[str, Any]:
         return {
@@ -111,22 +130,24 @@ class Evolution:
     def run(self, out: Path, *, callback: Callback | None = None, fresh: bool = True) -> dict:
         """Run (or continue) to ``cfg.generations`` and write the whole run directory."""
         cfg = self.cfg
-        if fresh:
+        main = distributed.is_main()  # only rank 0 writes or reports
+        if fresh and main:
             rundir.write_config_json(out, self.config_json())
         t0 = time.perf_counter() - (self.elapsed[-1] if self.elapsed else 0.0)
         search = self.search
         while search.generation <= cfg.generations:
             gen = search.generation
             genomes = search.ask()
-            probs = self.evaluate(self.encoding.render(genomes))
-            search.tell(genomes, probs)
+            search.tell(genomes, self.score(genomes))
             self.history.append(search.archive.confidence.detach().cpu())
             self.elapsed.append(time.perf_counter() - t0)
-            if callback is not None:
+            if callback is not None and main:
                 callback(self.stats(gen))
-            if gen == cfg.generations or (gen and gen % cfg.checkpoint_every == 0):
+            if main and (gen == cfg.generations or (gen and gen % cfg.checkpoint_every == 0)):
                 self.checkpoint(out)
-        return self.write_results(out)
+        summary = self.write_results(out) if main else {}
+        distributed.barrier()
+        return summary
 
     def evaluations(self, gen: int) -> int:
         return self.cfg.init_size + gen * self.cfg.batch_size
@@ -243,7 +264,16 @@ def evolve(
 ) -> dict[str, Any]:
     """Run MAP-Elites as configured into a new run directory ``out``; returns the summary."""
     evo = Evolution(cfg)  # every config and model error before anything is written
-    return evo.run(rundir.prepare(out), callback=callback)
+    error = None
+    if distributed.is_main():
+        try:
+            rundir.prepare(out)
+        except RunDirError as e:
+            error = str(e)
+    error = distributed.broadcast_error(error)  # all ranks stop together
+    if error is not None:
+        raise RunDirError(error)
+    return evo.run(Path(out), callback=callback)
 
 
 def resume(out: str | Path, *, callback: Callback | None = None) -> dict[str, Any]:

@@ -1,0 +1,112 @@
+"""torch.distributed helpers: every rank holds the same search; only scores travel.
+
+Launched by ``torchrun`` (``torchrun --nproc_per_node=K -m fooling evolve ...``, or the
+multi-node flags), every rank draws the same offspring from the shared seed, scores its share
+of fixed-size chunks of the batch, and the ``(N, K)`` probabilities are all-gathered. Chunks
+have the same boundaries whatever the number of ranks, so the numbers — and the run — are
+bit-identical to a single process scoring the same chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+import torch
+import torch.distributed as dist
+
+log = logging.getLogger(__name__)
+
+
+def launched() -> bool:
+    """True when started by torchrun (or any launcher that sets WORLD_SIZE > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init(device: str | torch.device = "cpu") -> None:
+    """Join the process group torchrun describes (gloo on CPU, nccl on CUDA); idempotent."""
+    if not launched() or dist.is_initialized():
+        return
+    device = torch.device(device)
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend=backend)
+    log.info("rank %d of %d (%s)", rank(), world_size(), backend)
+
+
+def local_device(device: str | torch.device) -> torch.device:
+    """``cuda`` becomes this rank's GPU (``LOCAL_RANK``); other devices stay as they are."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None and launched():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def broadcast_error(message: str | None) -> str | None:
+    """Rank 0's error message (or None) on every rank, so all ranks stop together."""
+    if world_size() == 1:
+        return message
+    box = [message]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()
+
+
+def sharded_scores(
+    n: int,
+    chunk: int,
+    score: Callable[[int, int], torch.Tensor],
+    num_classes: int,
+    device: torch.device,
+) -> torch.Tensor:
+    """Score items ``[0, n)`` in chunks ``[c * chunk, (c + 1) * chunk)`` across the ranks.
+
+    Rank r scores chunks r, r + W, r + 2W, ... with ``score(start, stop) -> (stop - start, K)``
+    and the results are all-gathered into ``(n, K)`` on every rank. Only these numbers
+    travel (``bytes_per_call``), never images.
+    """
+    starts = list(range(0, n, chunk))
+    w, r = world_size(), rank()
+    if w == 1:
+        return torch.cat([score(s, min(s + chunk, n)) for s in starts])
+    mine = starts[r::w]
+    per_rank = -(-len(starts) // w)  # chunks per rank, padded to the same count
+    buf = torch.zeros(per_rank * chunk, num_classes, device=device)
+    for i, s in enumerate(mine):
+        e = min(s + chunk, n)
+        buf[i * chunk : i * chunk + (e - s)] = score(s, e)
+    gathered = [torch.empty_like(buf) for _ in range(w)]
+    dist.all_gather(gathered, buf)
+    out = torch.empty(n, num_classes, device=device)
+    for c, s in enumerate(starts):
+        src, i = c % w, c // w
+        e = min(s + chunk, n)
+        out[s:e] = gathered[src][i * chunk : i * chunk + (e - s)]
+    return out
+
+
+def bytes_per_call(n: int, chunk: int, num_classes: int) -> int:
+    """Bytes each rank sends per ``sharded_scores`` call (float32 probabilities)."""
+    w = world_size()
+    if w == 1:
+        return 0
+    chunks = -(-n // chunk)
+    return -(-chunks // w) * chunk * num_classes * 4
