@@ -34,10 +34,12 @@ def rate(fn, n_images: int, repeats: int) -> float:
 def throughput(model: str, encoding: str, batch: int, repeats: int, device: str) -> tuple:
     clf = create_classifier(model, device=device, batch_size=max(batch, 1024))
     spec = clf.spec
-    enc = create_encoding(encoding, channels=spec.input_channels, size=spec.input_size,
-                          device=device)
-    search = MapElites(enc, spec.num_classes, batch_size=batch, init_size=batch, seed=0,
-                       device=device)
+    enc = create_encoding(
+        encoding, channels=spec.input_channels, size=spec.input_size, device=device
+    )
+    search = MapElites(
+        enc, spec.num_classes, batch_size=batch, init_size=batch, seed=0, device=device
+    )
     g = search.ask()
     search.tell(g, clf.probs(enc.render(g)))
 
@@ -76,22 +78,36 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
     for batch in (int(b) for b in args.batches.split(",")):
         e2e, fwd = throughput(args.model, args.encoding, batch, args.repeats, args.device)
-        print(f"{args.model} {args.encoding} batch {batch:5d}: end-to-end {e2e:9.0f} img/s, "
-              f"raw forward {fwd:9.0f} img/s, ratio {e2e / fwd:.3f}")
+        print(
+            f"{args.model} {args.encoding} batch {batch:5d}: end-to-end {e2e:9.0f} img/s, "
+            f"raw forward {fwd:9.0f} img/s, ratio {e2e / fwd:.3f}"
+        )
     if args.seeds <= 0:
         return
     gens, secs = [], []
     for seed in range(args.seeds):
         with tempfile.TemporaryDirectory() as d:
-            s = evolve(EvolveConfig(model=args.model, encoding=args.encoding, seed=seed,
-                                    generations=args.generations, device=args.device), d)
+            s = evolve(
+                EvolveConfig(
+                    model=args.model,
+                    encoding=args.encoding,
+                    seed=seed,
+                    generations=args.generations,
+                    device=args.device,
+                ),
+                d,
+            )
         g = s["generation_all_classes_reached"]["0.9999"]
         gens.append(g if g is not None else float("inf"))
         secs.append(s["seconds_all_classes_reached"]["0.9999"] or float("inf"))
-        print(f"seed {seed}: all classes >= 99.99 % at generation {g}, "
-              f"{secs[-1]:.2f} s; final median {100 * s['median']:.5f} %")
-    print(f"median over {args.seeds} seeds: generation {statistics.median(gens)}, "
-          f"{statistics.median(secs):.2f} s")
+        print(
+            f"seed {seed}: all classes >= 99.99 % at generation {g}, "
+            f"{secs[-1]:.2f} s; final median {100 * s['median']:.5f} %"
+        )
+    print(
+        f"median over {args.seeds} seeds: generation {statistics.median(gens)}, "
+        f"{statistics.median(secs):.2f} s"
+    )
 
 
 if __name__ == "__main__":

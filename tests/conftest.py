@@ -49,9 +49,16 @@ class Patches(nn.Module):
         return self.gain * (means - means.mean(1, keepdim=True))
 
 
-def tiny_classifier(module: nn.Module, classes: int, channels: int = 1, size: int = 8) -> Classifier:
-    spec = ClassifierSpec(name="tiny", num_classes=classes, input_channels=channels,
-                          input_size=size, labels=tuple(f"c{k}" for k in range(classes)))
+def tiny_classifier(
+    module: nn.Module, classes: int, channels: int = 1, size: int = 8
+) -> Classifier:
+    spec = ClassifierSpec(
+        name="tiny",
+        num_classes=classes,
+        input_channels=channels,
+        input_size=size,
+        labels=tuple(f"c{k}" for k in range(classes)),
+    )
     return Classifier(module, spec)
 
 

@@ -21,8 +21,10 @@ def existing_run(tmp_path_factory):
 
 
 def test_evolve_smoke_prints_summary(existing_run, capsys, tmp_path):
-    assert main(["evolve", "--generations", "2", "--seed", "1", "--out", str(tmp_path / "x"),
-                 "-q"]) == 0
+    assert (
+        main(["evolve", "--generations", "2", "--seed", "1", "--out", str(tmp_path / "x"), "-q"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "median" in out and "≥99.99%" in out
     assert (tmp_path / "x" / "summary.json").is_file()
@@ -57,8 +59,10 @@ def file_parent(tmp_path):
 BAD = {
     "unknown model": (lambda t: ["evolve", "--model", "resnet-9000"], "unknown model"),
     "unknown encoding": (lambda t: ["evolve", "--encoding", "pixels"], "unknown encoding"),
-    "missing weights": (lambda t: ["evolve", "--weights", str(t / "nope.safetensors")],
-                        "not found"),
+    "missing weights": (
+        lambda t: ["evolve", "--weights", str(t / "nope.safetensors")],
+        "not found",
+    ),
     "corrupt weights": (lambda t: ["evolve", "--weights", corrupt_file(t)], "corrupt"),
     "truncated weights": (lambda t: ["evolve", "--weights", truncated_file(t)], "corrupt"),
     "zero generations": (lambda t: ["evolve", "--generations", "0"], "generations"),
@@ -76,9 +80,12 @@ BAD = {
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys):
     make_args, needle = BAD[case]
-    args = make_args(tmp_path) + ["--out", str(tmp_path / "new")] * (
-        "--out" not in make_args(tmp_path) and "--resume" not in make_args(tmp_path)
-    ) + ["-q"]
+    args = (
+        make_args(tmp_path)
+        + ["--out", str(tmp_path / "new")]
+        * ("--out" not in make_args(tmp_path) and "--resume" not in make_args(tmp_path))
+        + ["-q"]
+    )
     with pytest.raises(SystemExit) if case in ("bad class list", "non-integer seed") else _no():
         code = main(args)
         assert code == 2
@@ -108,8 +115,19 @@ def test_existing_run_is_never_overwritten(existing_run, capsys):
 def test_errors_from_a_real_process_have_no_traceback(tmp_path):
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     proc = subprocess.run(
-        [sys.executable, "-m", "fooling", "evolve", "--model", "nope", "--out",
-         str(tmp_path / "r")], capture_output=True, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "fooling",
+            "evolve",
+            "--model",
+            "nope",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == (

@@ -92,8 +92,8 @@ def test_save_load_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"mutation_rate": 1.5}, {"crossover_rate": -0.1}, {"halve_every": -1},
-               {"channels": 2}]
+    "kwargs",
+    [{"mutation_rate": 1.5}, {"crossover_rate": -0.1}, {"halve_every": -1}, {"channels": 2}],
 )
 def test_bad_settings_raise_config_error(kwargs):
     with pytest.raises(ConfigError):

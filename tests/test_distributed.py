@@ -13,14 +13,32 @@ from fooling import distributed
 TORCHRUN = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which(
     "torchrun"
 )
-ARGS = ["evolve", "--generations", "15", "--seed", "2", "--eval-batch-size", "40",
-        "--checkpoint-every", "4", "-q"]
+ARGS = [
+    "evolve",
+    "--generations",
+    "15",
+    "--seed",
+    "2",
+    "--eval-batch-size",
+    "40",
+    "--checkpoint-every",
+    "4",
+    "-q",
+]
 
 
 def torchrun(nproc: int, out):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [TORCHRUN, "--standalone", f"--nproc_per_node={nproc}", "-m", "fooling", *ARGS,
-           "--out", str(out)]
+    cmd = [
+        TORCHRUN,
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "fooling",
+        *ARGS,
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc

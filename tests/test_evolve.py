@@ -19,8 +19,15 @@ def run(tmp_path_factory):
 
 def test_run_directory_holds_every_file(run):
     out, summary = run
-    for name in ("config.json", "metrics.csv", "archive.json", "champions.safetensors",
-                 "grid.png", "summary.json", "checkpoint/LATEST"):
+    for name in (
+        "config.json",
+        "metrics.csv",
+        "archive.json",
+        "champions.safetensors",
+        "grid.png",
+        "summary.json",
+        "checkpoint/LATEST",
+    ):
         assert (out / name).is_file(), name
     assert len(list((out / "images").glob("*.png"))) == 10
     config = json.loads((out / "config.json").read_text())
@@ -69,6 +76,7 @@ def test_same_seed_same_run_and_resume_is_exact(run, tmp_path):
     evolve(EvolveConfig(generations=12, seed=3, checkpoint_every=5), again)
     for name in ("metrics.csv", "archive.json", "champions.safetensors"):
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
+
     # interrupt at generation 8 (last checkpoint: generation 5), then resume
     class Kill(Exception):
         pass
@@ -91,7 +99,9 @@ def test_other_seed_differs(run, tmp_path):
     out, _ = run
     other = tmp_path / "other"
     evolve(EvolveConfig(generations=2, seed=4), other)
-    assert (other / "champions.safetensors").read_bytes() != (out / "champions.safetensors").read_bytes()
+    assert (other / "champions.safetensors").read_bytes() != (
+        out / "champions.safetensors"
+    ).read_bytes()
 
 
 def test_config_json_says_which_variant_ran(tmp_path):

@@ -34,7 +34,9 @@ def _classes(text: str) -> tuple[int, ...]:
             elif part:
                 out.append(int(part))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a class list: {text!r} (e.g. 0-9 or 1,5,7)")
+        raise argparse.ArgumentTypeError(
+            f"not a class list: {text!r} (e.g. 0-9 or 1,5,7)"
+        ) from None
     return tuple(out)
 
 
@@ -50,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--encoding", default="direct", help="direct or cppn")
     e.add_argument("--generations", type=int, default=200)
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--out", type=Path, help="new run directory (default: runs/<model>-<enc>-s<seed>)")
+    e.add_argument(
+        "--out", type=Path, help="new run directory (default: runs/<model>-<enc>-s<seed>)"
+    )
     e.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a killed run")
     e.add_argument("--batch-size", type=int, default=200, help="offspring per generation")
     e.add_argument("--init-size", type=int, default=200, help="initial random genomes")
@@ -62,13 +66,21 @@ def build_parser() -> argparse.ArgumentParser:
     d = e.add_argument_group("direct encoding")
     d.add_argument("--mutation-rate", type=float, default=0.1)
     d.add_argument("--eta-m", type=float, default=15.0)
-    d.add_argument("--crossover", default="none", choices=["none", "sbx"],
-                   help="none: mutation only, as the paper describes (default); "
-                        "sbx: the released code's SBX before mutation")
+    d.add_argument(
+        "--crossover",
+        default="none",
+        choices=["none", "sbx"],
+        help="none: mutation only, as the paper describes (default); "
+        "sbx: the released code's SBX before mutation",
+    )
     d.add_argument("--crossover-rate", type=float, default=0.5)
     d.add_argument("--eta-c", type=float, default=10.0)
-    d.add_argument("--halve-every", type=int, default=0,
-                   help="halve the mutation rate every N generations (paper: 1000; 0 = constant)")
+    d.add_argument(
+        "--halve-every",
+        type=int,
+        default=0,
+        help="halve the mutation rate every N generations (paper: 1000; 0 = constant)",
+    )
     c = e.add_argument_group("CPPN encoding")
     c.add_argument("--cppn-inputs", default="normalized", choices=["normalized", "raw"])
     c.add_argument("--colour", default="hls", choices=["hls", "hsv"])
@@ -88,8 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         return {"evolve": _evolve, "train": _train, "list": _list}[args.command](args)
     except FoolingError as err:
@@ -111,8 +125,13 @@ class _Progress:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=s.generations + 1, initial=s.generation, unit="gen",
-                            disable=self.quiet, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=s.generations + 1,
+                initial=s.generation,
+                unit="gen",
+                disable=self.quiet,
+                dynamic_ncols=True,
+            )
         self.bar.n = s.generation + 1
         self.bar.set_postfix_str(
             f"≥99.99%: {s.counts[-1]}/{s.num_classes}  median {100 * s.median:.4f}%",
@@ -138,13 +157,25 @@ def _evolve(args: argparse.Namespace) -> int:
         out = args.resume
     else:
         cfg = EvolveConfig(
-            model=args.model, weights=args.weights, encoding=args.encoding,
-            generations=args.generations, seed=args.seed, batch_size=args.batch_size,
-            init_size=args.init_size, classes=args.classes, device=args.device,
-            eval_batch_size=args.eval_batch_size, checkpoint_every=args.checkpoint_every,
-            size=args.size, mutation_rate=args.mutation_rate, eta_m=args.eta_m,
-            crossover=args.crossover == "sbx", crossover_rate=args.crossover_rate,
-            eta_c=args.eta_c, halve_every=args.halve_every, cppn_inputs=args.cppn_inputs,
+            model=args.model,
+            weights=args.weights,
+            encoding=args.encoding,
+            generations=args.generations,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            init_size=args.init_size,
+            classes=args.classes,
+            device=args.device,
+            eval_batch_size=args.eval_batch_size,
+            checkpoint_every=args.checkpoint_every,
+            size=args.size,
+            mutation_rate=args.mutation_rate,
+            eta_m=args.eta_m,
+            crossover=args.crossover == "sbx",
+            crossover_rate=args.crossover_rate,
+            eta_c=args.eta_c,
+            halve_every=args.halve_every,
+            cppn_inputs=args.cppn_inputs,
             colour=args.colour,
         )
         out = args.out or _default_out(cfg)
@@ -162,12 +193,15 @@ def _evolve(args: argparse.Namespace) -> int:
     print(f"run: {out}")
     print(
         f"median {100 * summary['median']:.4f}%  "
-        + "  ".join(f"≥{100 * float(t):g}%: {c}/{n}"
-                    for t, c in summary["classes_at_or_above"].items())
+        + "  ".join(
+            f"≥{100 * float(t):g}%: {c}/{n}" for t, c in summary["classes_at_or_above"].items()
+        )
     )
-    print("all classes ≥99.99% at generation "
-          f"{reached['0.9999'] if reached['0.9999'] is not None else '— (not reached)'}"
-          f"  ({summary['seconds']:.1f} s)")
+    print(
+        "all classes ≥99.99% at generation "
+        f"{reached['0.9999'] if reached['0.9999'] is not None else '— (not reached)'}"
+        f"  ({summary['seconds']:.1f} s)"
+    )
     return 0
 
 
@@ -196,7 +230,10 @@ def _train(args: argparse.Namespace) -> int:
 
     try:
         meta = train_lenet_checkpoint(
-            args.out, seed=args.seed, iterations=args.iterations, data=args.data,
+            args.out,
+            seed=args.seed,
+            iterations=args.iterations,
+            data=args.data,
             progress=progress,
         )
     finally:

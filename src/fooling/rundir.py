@@ -86,7 +86,14 @@ def image_name(k: int, label: str, confidence: float) -> str:
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """``(N, C, H, W)`` in [0, 1] on 8-bit levels -> ``(N, H, W, C)`` uint8 (exact)."""
-    return (images.detach().float().cpu() * 255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    return (
+        (images.detach().float().cpu() * 255)
+        .round()
+        .clamp(0, 255)
+        .byte()
+        .permute(0, 2, 3, 1)
+        .numpy()
+    )
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
@@ -107,7 +114,10 @@ def read_png(path: Path) -> torch.Tensor:
 
 
 def write_images(
-    run: Path, images: torch.Tensor, labels: Sequence[str], confidences: Sequence[float],
+    run: Path,
+    images: torch.Tensor,
+    labels: Sequence[str],
+    confidences: Sequence[float],
     classes: Sequence[int],
 ) -> list[str]:
     """Write every champion's PNG into ``run/images``; stale champions' files are removed."""
@@ -127,8 +137,12 @@ def write_images(
 
 
 def write_grid(
-    path: Path, images: torch.Tensor, labels: Sequence[str], confidences: Sequence[float],
-    *, tile: int = 112,
+    path: Path,
+    images: torch.Tensor,
+    labels: Sequence[str],
+    confidences: Sequence[float],
+    *,
+    tile: int = 112,
 ) -> None:
     """Every champion in a grid with its label and confidence under it (the paper's Fig. 4/5)."""
     arrays = to_uint8(images)

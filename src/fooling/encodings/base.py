@@ -47,7 +47,6 @@ class Encoding(Protocol[G]):
     def cat(self, a: G, b: G) -> G:
         """``a`` followed by ``b``."""
 
-
     def count(self, genomes: G) -> int:
         """Number of genomes in a batch."""
 

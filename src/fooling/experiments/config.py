@@ -53,8 +53,7 @@ class EvolveConfig:
     colour: str = "hls"
 
     def __post_init__(self) -> None:
-        positive = ("generations", "batch_size", "init_size", "eval_batch_size",
-                    "checkpoint_every")
+        positive = ("generations", "batch_size", "init_size", "eval_batch_size", "checkpoint_every")
         for key in positive:
             value = getattr(self, key)
             if not isinstance(value, int) or value <= 0:
@@ -67,7 +66,9 @@ class EvolveConfig:
             if len(set(self.classes)) != len(self.classes):
                 raise ConfigError("classes must not repeat")
         if self.cppn_inputs not in ("normalized", "raw"):
-            raise ConfigError(f"cppn_inputs must be 'normalized' or 'raw', got {self.cppn_inputs!r}")
+            raise ConfigError(
+                f"cppn_inputs must be 'normalized' or 'raw', got {self.cppn_inputs!r}"
+            )
         if self.colour not in ("hls", "hsv"):
             raise ConfigError(f"colour must be 'hls' or 'hsv', got {self.colour!r}")
 

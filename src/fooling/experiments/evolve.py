@@ -51,8 +51,8 @@ class Evolution:
             cfg.model, weights=cfg.weights, device=device, batch_size=cfg.eval_batch_size
         )
         spec = self.classifier.spec
-        self.targets = list(cfg.classes) if cfg.classes is not None else list(
-            range(spec.num_classes)
+        self.targets = (
+            list(cfg.classes) if cfg.classes is not None else list(range(spec.num_classes))
         )
         bad = [k for k in self.targets if not 0 <= k < spec.num_classes]
         if bad:
@@ -63,19 +63,26 @@ class Evolution:
                 f"{spec.name} takes {spec.input_size}x{spec.input_size} images; "
                 f"rendering at {size} is not supported for it"
             )
-        settings: dict[str, Any] = {"channels": spec.input_channels, "size": size,
-                                    "device": device}
+        settings: dict[str, Any] = {"channels": spec.input_channels, "size": size, "device": device}
         if cfg.encoding == "direct":
             settings.update(
-                mutation_rate=cfg.mutation_rate, eta_m=cfg.eta_m, crossover=cfg.crossover,
-                crossover_rate=cfg.crossover_rate, eta_c=cfg.eta_c, halve_every=cfg.halve_every,
+                mutation_rate=cfg.mutation_rate,
+                eta_m=cfg.eta_m,
+                crossover=cfg.crossover,
+                crossover_rate=cfg.crossover_rate,
+                eta_c=cfg.eta_c,
+                halve_every=cfg.halve_every,
             )
         elif cfg.encoding == "cppn":
             settings.update(inputs=cfg.cppn_inputs, colour=cfg.colour)
         self.encoding = create_encoding(cfg.encoding, **settings)
         self.search = MapElites(
-            self.encoding, len(self.targets), batch_size=cfg.batch_size,
-            init_size=cfg.init_size, seed=cfg.seed, device=device,
+            self.encoding,
+            len(self.targets),
+            batch_size=cfg.batch_size,
+            init_size=cfg.init_size,
+            seed=cfg.seed,
+            device=device,
         )
         self._target_index = torch.tensor(self.targets, device=device)
         self._all = self.targets == list(range(spec.num_classes))
@@ -117,9 +124,13 @@ class Evolution:
             "evolve": self.cfg.to_dict(),
             "classifier": self.classifier.spec.to_dict(),
             "encoding": self.encoding.settings(),
-            "search": {"algorithm": "map-elites", "batch_size": self.cfg.batch_size,
-                       "init_size": self.cfg.init_size, "selection": "uniform over classes",
-                       "replacement": "strictly better, every class"},
+            "search": {
+                "algorithm": "map-elites",
+                "batch_size": self.cfg.batch_size,
+                "init_size": self.cfg.init_size,
+                "selection": "uniform over classes",
+                "replacement": "strictly better, every class",
+            },
             "targets": self.targets,
             "target_labels": self.labels,
             "thresholds": list(self.search.archive.thresholds),
@@ -156,10 +167,15 @@ class Evolution:
         conf = self.history[gen]
         archive = self.search.archive
         return GenerationStats(
-            generation=gen, generations=self.cfg.generations, evaluations=self.evaluations(gen),
-            median=float(conf.median()), min=float(conf.min()), max=float(conf.max()),
+            generation=gen,
+            generations=self.cfg.generations,
+            evaluations=self.evaluations(gen),
+            median=float(conf.median()),
+            min=float(conf.min()),
+            max=float(conf.max()),
             counts=tuple(int((conf >= t).sum()) for t in archive.thresholds),
-            thresholds=archive.thresholds, num_classes=len(self.targets),
+            thresholds=archive.thresholds,
+            num_classes=len(self.targets),
             elapsed=self.elapsed[gen],
         )
 
@@ -173,7 +189,9 @@ class Evolution:
             "config": self.cfg.to_dict(),
         }
         rundir.save_checkpoint(
-            out, self.search.generation - 1, state,
+            out,
+            self.search.generation - 1,
+            state,
             lambda path: self.encoding.save(self.search.champions, path),
         )
         self.write_metrics(out)
@@ -195,8 +213,13 @@ class Evolution:
         rows = []
         for gen, conf in enumerate(self.history):
             values = conf.tolist()
-            row: list[Any] = [gen, self.evaluations(gen), repr(float(conf.median())),
-                              repr(min(values)), repr(max(values))]
+            row: list[Any] = [
+                gen,
+                self.evaluations(gen),
+                repr(float(conf.median())),
+                repr(min(values)),
+                repr(max(values)),
+            ]
             row += [int((conf >= t).sum()) for t in thresholds]
             row += [repr(v) for v in values]
             rows.append(row)
@@ -216,8 +239,14 @@ class Evolution:
         found = archive.found.cpu().tolist()
         thresholds = archive.thresholds
         classes = [
-            {"class": k, "label": lab, "confidence": c, "generation": f, "image": f"images/{n}",
-             "first_generation": {f"{t:g}": first[i][j] for i, t in enumerate(thresholds)}}
+            {
+                "class": k,
+                "label": lab,
+                "confidence": c,
+                "generation": f,
+                "image": f"images/{n}",
+                "first_generation": {f"{t:g}": first[i][j] for i, t in enumerate(thresholds)},
+            }
             for j, (k, lab, c, f, n) in enumerate(zip(self.targets, labels, conf, found, names))
         ]
         _write(out / "archive.json", {"thresholds": list(thresholds), "classes": classes})

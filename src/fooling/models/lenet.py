@@ -88,8 +88,10 @@ def train_lenet(
     model = LeNet(num_classes)
     xavier_init_(model, gen)
     model.train()
-    params = [(p, solver.bias_lr_mult if name.endswith("bias") else 1.0)
-              for name, p in model.named_parameters()]
+    params = [
+        (p, solver.bias_lr_mult if name.endswith("bias") else 1.0)
+        for name, p in model.named_parameters()
+    ]
     history = [torch.zeros_like(p) for p, _ in params]
     n = images.shape[0]
     order = torch.randperm(n, generator=gen)

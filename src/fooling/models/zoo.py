@@ -22,8 +22,12 @@ MNIST_LABELS = tuple(str(k) for k in range(10))
 def lenet_spec(name: str) -> ClassifierSpec:
     # Caffe fed LeNet pixel/256 (scale 0.00390625); our images are pixel/255.
     return ClassifierSpec(
-        name=name, num_classes=10, input_channels=1, input_size=28,
-        scale=255.0 / 256.0, labels=MNIST_LABELS,
+        name=name,
+        num_classes=10,
+        input_channels=1,
+        input_size=28,
+        scale=255.0 / 256.0,
+        labels=MNIST_LABELS,
     )
 
 
@@ -59,7 +63,9 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except Exception as e:  # safetensors raises several types for a bad file
-        raise DataError(f"cannot read weights {path}: corrupt or not a safetensors file ({e})")
+        raise DataError(
+            f"cannot read weights {path}: corrupt or not a safetensors file ({e})"
+        ) from None
 
 
 def load_lenet(path: Path, name: str) -> Classifier:

@@ -64,7 +64,9 @@ class MapElites(Generic[G]):
         if self.champions is None:
             return self.encoding.init(self.init_size, self.generator)
         classes = torch.randint(
-            self.num_classes, (self.batch_size,), generator=self.generator,
+            self.num_classes,
+            (self.batch_size,),
+            generator=self.generator,
             device=self.generator.device,
         )
         parents = self.encoding.take(self.champions, classes)
