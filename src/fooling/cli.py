@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
     t.add_argument("-q", "--quiet", action="store_true")
 
+    _add_ascent_parser(sub)
     sub.add_parser("list", help="list models and encodings")
     return p
 
@@ -105,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        return {"evolve": _evolve, "train": _train, "list": _list}[args.command](args)
+        commands = {"evolve": _evolve, "train": _train, "list": _list, "ascent": _ascent}
+        return commands[args.command](args)
     except FoolingError as err:
         print(f"fooling: error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -248,7 +250,147 @@ def _list(args: argparse.Namespace) -> int:
 
     print("models:    " + ", ".join(list_models()) + ", module.path:factory")
     print("encodings: " + ", ".join(ENCODINGS))
-    print("searches:  map-elites (fooling evolve)")
+    print("searches:  map-elites (fooling evolve), gradient ascent (fooling ascent)")
+    return 0
+
+
+# -- fooling ascent ----------------------------------------------------------------------
+
+_ASCENT_SEARCH = (  # (flag, type, help): None unless given, so the preset's value stands
+    ("--steps", int, "forward passes per class (preset: 500, 1500, 1000, 1500)"),
+    ("--decay", float, "L2 decay toward the mean image per step"),
+    ("--early-prog", float, "desired gain in the objective per step, early"),
+    ("--late-prog-mult", float, "later the desired gain is this times (1 - p)"),
+    ("--max-lr", float, "cap on the progress step size (pixel units, 0-255)"),
+    ("--lr", float, "constant step size (pixel units) instead of the progress rule"),
+    ("--noise-std", float, "std of the start noise in pixel units (default 1 = N(0,1) on 0-255)"),
+    ("--blur-radius", float, "std in pixels of a Gaussian blur (0: none)"),
+    ("--blur-every", int, "blur every k steps"),
+    ("--small-val-percentile", float, "zero values below this percentile of |X|"),
+    ("--small-norm-percentile", float, "zero pixels below this percentile of their norm"),
+    ("--px-benefit-percentile", float, "zero pixels below this percentile of benefit -g.X"),
+    ("--px-abs-benefit-percentile", float, "zero pixels below this percentile of |benefit|"),
+    (
+        "--stop-at",
+        float,
+        "stop a class once its 8-bit image reaches this confidence "
+        "(default: run every step, as the released code)",
+    ),
+    ("--batch-size", int, "largest batch per forward/backward (default: all classes at once)"),
+)
+
+
+def _add_ascent_parser(sub) -> None:
+    from .experiments.ascent import PRESET_HELP
+
+    a = sub.add_parser("ascent", help="gradient ascent on class probabilities (PAPER.md §5)")
+    a.add_argument("--model", default="lenet-mnist", help="registered classifier (fooling list)")
+    a.add_argument("--weights", help="weights file replacing the model's default ones")
+    a.add_argument("--classes", type=_classes, help="target classes, e.g. 0-9 or 1,5,7")
+    a.add_argument(
+        "--preset",
+        default="hp-1",
+        choices=list(PRESET_HELP),
+        help="; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items()),
+    )
+    a.add_argument("--seed", type=int, default=0, help="seeds the start noise")
+    a.add_argument(
+        "--out", type=Path, help="new run directory (default: runs/<model>-ascent-<preset>-s<seed>)"
+    )
+    a.add_argument("--device", default="cpu")
+    a.add_argument(
+        "--objective",
+        default="prob",
+        choices=["prob", "logit"],
+        help="softmax probability (released code) or logit (Simonyan 2013)",
+    )
+    a.add_argument(
+        "--start",
+        default="mean_plus",
+        choices=["mean_plus", "mean", "randu", "image"],
+        help="mean image + N(0,1) noise (default), the mean image, U(0,1), or --start-image",
+    )
+    a.add_argument("--start-image", help="PNG to start from (with --start image)")
+    a.add_argument(
+        "--mean-image",
+        help="PNG mean image (default: the image the classifier's preprocessing maps to zero)",
+    )
+    for flag, kind, text in _ASCENT_SEARCH:
+        a.add_argument(flag, type=kind, help=text)
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _ascent(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .experiments.ascent import AscentConfig, ascent
+
+    overrides = {
+        flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"))
+        for flag, _, _ in _ASCENT_SEARCH
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    start = "image" if args.start_image is not None and args.start == "mean_plus" else args.start
+    cfg = AscentConfig.from_preset(
+        args.preset,
+        model=args.model,
+        weights=args.weights,
+        classes=args.classes,
+        seed=args.seed,
+        device=args.device,
+        objective=args.objective,
+        start=start,
+        start_image=args.start_image,
+        mean_image=args.mean_image,
+        **overrides,
+    )
+    out = args.out
+    if out is None:
+        base = Path("runs") / f"{cfg.model.replace(':', '-')}-ascent-{cfg.preset}-s{cfg.seed}"
+        out, i = base, 2
+        while out.exists():
+            out = base.with_name(f"{base.name}-{i}")
+            i += 1
+    bar = None
+
+    def progress(s) -> None:
+        nonlocal bar
+        if bar is None:  # opened at the first step, so errors come first
+            bar = tqdm(total=s.steps, unit="step", disable=args.quiet, dynamic_ncols=True)
+        bar.n = s.step + 1
+        bar.set_postfix_str(
+            f"≥99.99%: {s.counts[-1]}/{s.num_classes}  median {100 * s.median:.4f}%  "
+            f"active {s.active}",
+            refresh=False,
+        )
+        bar.refresh()
+
+    try:
+        summary = ascent(cfg, out, callback=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    n = summary["num_classes"]
+    reached = summary["generation_all_classes_reached"]["0.9999"]
+    print(f"run: {out}")
+    print(
+        f"median {100 * summary['median']:.4f}%  "
+        + "  ".join(
+            f"≥{100 * float(t):g}%: {c}/{n}" for t, c in summary["classes_at_or_above"].items()
+        )
+    )
+    steps = summary["steps_to_reach"]["0.9999"]
+    print(
+        "steps to ≥99.99% (8-bit): "
+        + " ".join(
+            f"{k}:{s if s is not None else '—'}" for k, s in zip(cfg.classes or range(n), steps)
+        )
+    )
+    print(
+        "all classes ≥99.99% at step "
+        f"{reached if reached is not None else '— (not reached)'}"
+        f"  ({summary['seconds']:.1f} s, {summary['seconds_per_step'] * 1000:.1f} ms/step)"
+    )
     return 0
 
 
