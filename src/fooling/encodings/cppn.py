@@ -1,0 +1,854 @@
+"""The CPPN (indirect) encoding (PAPER.md §3): small feed-forward networks drawn over the
+pixel grid.
+
+A genome is a DAG over 4 inputs (``x``, ``y``, ``d``, ``bias``), hidden nodes and 1 (grey)
+or 3 (colour) outputs. Every non-input node computes ``af(sum w * in)`` with one of four
+activations (sine, rescaled sigmoid, Gaussian, clipped linear); weights lie in [-10, 10] and
+are stored as their genotype ``g`` in [0, 1] (``w = 20 g - 10``), exactly as the released
+code's ``evo_float`` genes. Variation is mutation only, with the released code's operators
+and rates; no operator ever creates a cycle.
+
+A genome batch is a ``list`` of immutable :class:`CPPNGenome`. Rendering packs the whole
+batch -- whatever the topologies -- into one flat table of nodes sorted by depth and
+activation, and evaluates it level by level as a handful of tensor operations over all
+pixels at once (see :meth:`CPPNEncoding.outputs`). The slow per-genome
+:func:`_render_reference` is kept for the tests and the benchmark.
+
+Colour: 1 output is grey, ``|trunc(255 out)|``. 3 outputs are read as OpenCV 8-bit HLS
+bytes (the released code: hue byte ``h`` is ``2 h`` degrees, so bytes 180..255 wrap) and
+converted to RGB with OpenCV's ``HLS2RGB`` arithmetic, or, with ``colour="hsv"``, as a
+clean HSV in [0, 1].
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import _io
+from ..errors import ConfigError, DataError
+
+INPUTS = ("x", "y", "d", "bias")
+ACTIVATIONS = ("sine", "sigmoid", "gaussian", "linear")
+N_INPUTS = len(INPUTS)
+WEIGHT_RANGE = 10.0
+FORMAT = "fooling.cppn"
+FORMAT_VERSION = 1
+
+
+# -- genomes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CPPNGenome:
+    """One CPPN: nodes and weighted edges.
+
+    Node ids: ``0..3`` are the inputs ``x, y, d, bias``; ``4 .. 4 + outputs - 1`` the
+    outputs; the hidden nodes follow. Parallel edges are allowed (their weights add up).
+
+    Attributes:
+        outputs: number of output nodes O (1 grey, 3 colour).
+        activations: activation index (into ``ACTIVATIONS``) of every non-input node, node
+            ``4 + i`` at position ``i``: outputs first, then hidden nodes.
+        edges: ``(source, target, gene)`` triples; the weight is ``20 * gene - 10`` with the
+            gene in [0, 1].
+    """
+
+    outputs: int
+    activations: tuple[int, ...]
+    edges: tuple[tuple[int, int, float], ...]
+
+    @property
+    def num_nodes(self) -> int:
+        """All nodes, inputs included."""
+        return N_INPUTS + len(self.activations)
+
+    @property
+    def num_hidden(self) -> int:
+        """Hidden nodes."""
+        return len(self.activations) - self.outputs
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        """Edge weights in [-10, 10], in edge order."""
+        return tuple(_weight(g) for _, _, g in self.edges)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form; genes are Python floats, which JSON round-trips exactly."""
+        return {
+            "outputs": self.outputs,
+            "activations": [ACTIVATIONS[a] for a in self.activations],
+            "edges": [[s, t, g] for s, t, g in self.edges],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CPPNGenome:
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` on any malformed field."""
+        try:
+            acts = tuple(ACTIVATIONS.index(a) for a in data["activations"])
+            edges = tuple((int(s), int(t), float(g)) for s, t, g in data["edges"])
+            genome = cls(int(data["outputs"]), acts, edges)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"malformed genome: {e}") from None
+        genome.validate()
+        return genome
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` unless this is a well-formed feed-forward CPPN.
+
+        Checks: O >= 1 outputs; activation ids in range; every edge endpoint exists; no edge
+        into an input or out of an output; genes in [0, 1]; no cycle.
+        """
+        if self.outputs < 1 or len(self.activations) < self.outputs:
+            raise ValueError(f"{self.outputs} outputs but {len(self.activations)} nodes")
+        if any(not 0 <= a < len(ACTIVATIONS) for a in self.activations):
+            raise ValueError("activation id out of range")
+        n = self.num_nodes
+        first_hidden = N_INPUTS + self.outputs
+        for s, t, g in self.edges:
+            if not (0 <= s < n and 0 <= t < n):
+                raise ValueError(f"edge {s}->{t} has an endpoint outside 0..{n - 1}")
+            if t < N_INPUTS:
+                raise ValueError(f"edge {s}->{t} enters an input")
+            if N_INPUTS <= s < first_hidden:
+                raise ValueError(f"edge {s}->{t} leaves an output")
+            if not 0.0 <= g <= 1.0:
+                raise ValueError(f"gene {g!r} outside [0, 1]")
+        _depths(self)  # raises on a cycle
+
+
+def _weight(gene: float) -> float:
+    return 2.0 * WEIGHT_RANGE * gene - WEIGHT_RANGE
+
+
+def _depths(genome: CPPNGenome) -> list[int]:
+    """Longest-path depth of every node: inputs 0, a non-input node ``1 + max(preds)`` (1
+    if it has no incoming edge). Raises ``ValueError`` on a cycle (Kahn's algorithm)."""
+    n = genome.num_nodes
+    succ: list[list[int]] = [[] for _ in range(n)]
+    indeg = [0] * n
+    for s, t, _ in genome.edges:
+        succ[s].append(t)
+        indeg[t] += 1
+    depth = [0] * N_INPUTS + [1] * (n - N_INPUTS)
+    ready = [v for v in range(n) if indeg[v] == 0]
+    seen = 0
+    while ready:
+        v = ready.pop()
+        seen += 1
+        for t in succ[v]:
+            depth[t] = max(depth[t], depth[v] + 1)
+            indeg[t] -= 1
+            if indeg[t] == 0:
+                ready.append(t)
+    if seen != n:
+        raise ValueError("the graph has a cycle")
+    return depth
+
+
+def _topological_order(genome: CPPNGenome) -> list[int]:
+    """Nodes sorted by depth (inputs first): a valid evaluation order."""
+    depth = _depths(genome)
+    return sorted(range(genome.num_nodes), key=lambda v: (depth[v], v))
+
+
+def _ancestors(node: int, edges: Sequence[tuple[int, int, float]]) -> set[int]:
+    """``node`` and every node with a path to it."""
+    preds: dict[int, list[int]] = {}
+    for s, t, _ in edges:
+        preds.setdefault(t, []).append(s)
+    seen = {node}
+    stack = [node]
+    while stack:
+        for s in preds.get(stack.pop(), ()):
+            if s not in seen:
+                seen.add(s)
+                stack.append(s)
+    return seen
+
+
+class _Uniforms:
+    """U[0, 1) float64 numbers drawn from a ``torch.Generator`` in blocks and handed out one
+    at a time to Python code. The same generator state gives the same sequence."""
+
+    def __init__(self, generator: torch.Generator, block: int):
+        self._generator = generator
+        self._block = max(int(block), 64)
+        self._buf: list[float] = []
+        self._i = 0
+
+    def __call__(self) -> float:
+        if self._i == len(self._buf):
+            g = self._generator
+            self._buf = torch.rand(
+                self._block, generator=g, dtype=torch.float64, device=g.device
+            ).tolist()
+            self._i = 0
+        u = self._buf[self._i]
+        self._i += 1
+        return u
+
+    def index(self, k: int) -> int:
+        """Uniform integer in ``[0, k)``."""
+        return min(int(self() * k), k - 1)
+
+
+# -- rendering: inputs, activations, colour --------------------------------------------------
+
+
+def _input_grid(
+    size: int, inputs: str, dtype: torch.dtype, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """The 4 CPPN inputs at every pixel: ``(4, size * size)``, pixels row-major.
+
+    ``x`` is the column, ``y`` the row. ``inputs="normalized"`` maps both to [-1, 1]
+    (``-1 + 2 x / (S - 1)``; 0 when S = 1); ``"raw"`` keeps the pixel indices 0..S-1 as the
+    released code does. ``d`` is always the distance from the centre in normalised
+    coordinates; ``bias`` is 1.
+    """
+    idx = torch.arange(size, dtype=torch.float64, device=device)
+    norm = -1.0 + idx * (2.0 / (size - 1)) if size > 1 else torch.zeros_like(idx)
+    yn, xn = torch.meshgrid(norm, norm, indexing="ij")
+    d = torch.sqrt(xn.square() + yn.square())
+    if inputs == "raw":
+        y, x = torch.meshgrid(idx, idx, indexing="ij")
+    else:
+        x, y = xn, yn
+    grid = torch.stack([x, y, d, torch.ones_like(d)]).reshape(N_INPUTS, size * size)
+    return grid.to(dtype)
+
+
+def _activate(act: int, pre: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Activation ``act`` of ``pre``, written into ``out`` when given."""
+    if act == 0:  # sine
+        return torch.sin(pre, out=out)
+    if act == 1:  # sigmoid rescaled to (-1, 1), as the released code writes it
+        r = torch.sigmoid(pre, out=out)
+        return r.sub_(0.5).mul_(2.0)
+    if act == 2:  # Gaussian
+        # p^2 is capped so that exp(-p^2) >= ~1e-30 (float32; ~1e-300 in float64). The
+        # change is far below any 8-bit level, and it keeps subnormal numbers, which slow
+        # every later CPU operation that touches them tenfold and more, out of the table.
+        cap = 69.0 if pre.dtype == torch.float32 else 690.0
+        return torch.square(pre, out=out).clamp_(max=cap).neg_().exp_()
+    if act == 3:  # linear, clipped
+        r = torch.clamp(pre, -3.0, 3.0, out=out)
+        return r.div_(3.0)
+    raise ValueError(f"activation id {act}")
+
+
+def _bytes(out: torch.Tensor) -> torch.Tensor:
+    """``|trunc(255 out)|`` in float32, as the released code converts a float output to a
+    byte (negative outputs are mirrored, not clipped)."""
+    return torch.trunc(out.to(torch.float32) * 255.0).abs_()
+
+
+def _hls_hue_table() -> torch.Tensor:
+    """Per channel r, g, b and hue byte 0..255, ``(3, 256)``: the coefficient ``c`` with
+    channel value ``p1 + (p2 - p1) c``, computed as OpenCV does (float32 ``h * 6/180``, one
+    wrap, sector, fraction ``f``): 1 selects p2, 0 p1, ``1 - f`` the falling and ``f`` the
+    rising ramp."""
+    f32 = torch.float32
+    hscale = torch.tensor(6.0, dtype=f32) / torch.tensor(180.0, dtype=f32)
+    h = torch.arange(256, dtype=f32) * hscale
+    h = torch.where(h >= 6.0, h - 6.0, h)
+    sector = torch.floor(h)
+    f = h - sector
+    # OpenCV's sector table (b, g, r) over [p2, p1, falling, rising], reordered to r, g, b.
+    table = torch.tensor([[0, 3, 1], [2, 0, 1], [1, 0, 3], [1, 2, 0], [3, 1, 0], [0, 1, 2]])
+    ones = torch.ones_like(f)
+    choices = torch.stack([ones, torch.zeros_like(f), ones - f, f], 1)  # (256, 4)
+    return torch.gather(choices, 1, table[sector.long()]).T.contiguous()  # (3, 256)
+
+
+_HLS_HUE = _hls_hue_table()
+
+
+def hls_bytes_to_rgb(hls: torch.Tensor) -> torch.Tensor:
+    """OpenCV 8-bit ``COLOR_HLS2RGB`` in torch: HLS bytes ``(N, 3, ...)`` -> RGB in [0, 1].
+
+    The input holds integer values 0..255 (any float dtype). Hue byte ``h`` is ``2 h``
+    degrees; bytes 180..255 wrap to 0..150 degrees. L and S are on 0..255. The float32
+    arithmetic follows OpenCV's ``HLS2RGB_b`` / ``HLS2RGB_f`` (``l / 255``, ``p1``, ``p2``,
+    the sector ramps, ``round(255 v)`` half to even); the result equals
+    ``cv2.cvtColor(uint8_hls, cv2.COLOR_HLS2RGB) / 255`` on all 2^24 inputs (checked
+    against OpenCV 5.0).
+    """
+    f32 = torch.float32
+    hls = hls.to(f32)
+    hue, lum, s = hls[:, 0], hls[:, 1], hls[:, 2]
+    # 1.f/255.f is a float32 quotient in OpenCV; as a Python float it stays exact in f32.
+    inv255 = (torch.tensor(1.0, dtype=f32) / torch.tensor(255.0, dtype=f32)).item()
+    lum = lum * inv255
+    s = s * inv255
+    p2 = torch.where(lum <= 0.5, lum * (1.0 + s), lum + s - lum * s)
+    p1 = 2.0 * lum - p2
+    span = p2 - p1
+    coef = _HLS_HUE.to(hls.device)[:, hue.long()].movedim(0, 1)  # (N, 3, ...)
+    rgb = torch.addcmul(p1.unsqueeze(1), span.unsqueeze(1), coef)
+    rgb = torch.where((s == 0).unsqueeze(1), lum.unsqueeze(1), rgb)
+    return torch.round(rgb.mul_(255.0)).clamp_(0.0, 255.0).div_(255.0)
+
+
+# Clean HSV: r, g, b per sector as indices into (v, p, q, t).
+_HSV_SECTORS = torch.tensor([[0, 3, 1], [2, 0, 1], [1, 0, 3], [1, 2, 0], [3, 1, 0], [0, 1, 2]])
+
+
+def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
+    """Clean HSV -> RGB: ``(N, 3, ...)`` with H, S, V in [0, 1] (H = 1 is 360 degrees) ->
+    RGB in [0, 1], rounded to 8-bit levels."""
+    h, s, v = hsv[:, 0], hsv[:, 1], hsv[:, 2]
+    h6 = h * 6.0
+    sector = torch.floor(h6)
+    f = h6 - sector
+    p = v * (1.0 - s)
+    q = v * (1.0 - s * f)
+    t = v * (1.0 - s * (1.0 - f))
+    tab = torch.stack([v, p, q, t])
+    index = _HSV_SECTORS.to(hsv.device)[sector.long() % 6].movedim(-1, 0)
+    rgb = torch.gather(tab, 0, index)
+    return (torch.round(rgb * 255.0).clamp_(0.0, 255.0) / 255.0).movedim(0, 1).contiguous()
+
+
+def decode(outputs: torch.Tensor, colour: str = "hls") -> torch.Tensor:
+    """Network outputs ``(N, O, ...)`` -> images ``(N, C, ...)`` float32 on 8-bit levels.
+
+    One output: grey ``|trunc(255 out)| / 255``. Three: ``colour="hls"`` reads the bytes
+    ``|trunc(255 out)|`` as OpenCV HLS (:func:`hls_bytes_to_rgb`); ``"hsv"`` reads
+    ``|out|`` as HSV (:func:`hsv_to_rgb`). Channels come out in RGB order.
+    """
+    if outputs.shape[1] == 1:
+        return _bytes(outputs) / 255.0
+    if colour == "hls":
+        return hls_bytes_to_rgb(_bytes(outputs))
+    return hsv_to_rgb(outputs.to(torch.float32).abs().clamp_(max=1.0))
+
+
+def _render_reference(
+    genome: CPPNGenome,
+    *,
+    size: int,
+    inputs: str = "normalized",
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Slow, obvious renderer for tests and benchmarks: network outputs ``(O, S, S)``.
+
+    Walks one genome's nodes in topological order, each vectorised over the pixels, summing
+    incoming edges one by one in edge order.
+    """
+    grid = _input_grid(size, inputs, dtype, device)
+    values: dict[int, torch.Tensor] = {i: grid[i] for i in range(N_INPUTS)}
+    incoming: dict[int, list[tuple[int, float]]] = {}
+    for s, t, g in genome.edges:
+        incoming.setdefault(t, []).append((s, _weight(g)))
+    for v in _topological_order(genome):
+        if v < N_INPUTS:
+            continue
+        pre = torch.zeros(size * size, dtype=dtype, device=device)
+        for s, w in incoming.get(v, ()):
+            pre = pre + w * values[s]
+        values[v] = _activate(genome.activations[v - N_INPUTS], pre)
+    outs = [values[N_INPUTS + o] for o in range(genome.outputs)]
+    return torch.stack(outs).reshape(genome.outputs, size, size)
+
+
+# -- the batched render plan -----------------------------------------------------------------
+
+
+@dataclass
+class _Level:
+    """The nodes of one depth level: value-table rows ``start .. start + rows``.
+
+    Rows are sorted by activation, then by in-degree (descending), so each activation is a
+    contiguous slice and, for in-edge slot ``k``, the rows that have a ``k``-th in-edge
+    form a prefix of each activation's slice.
+    """
+
+    start: int
+    rows: int
+    slots: list[tuple[int, int, int, torch.Tensor, torch.Tensor]]  # (k, lo, hi, src, w)
+    zeros: list[tuple[int, int]]  # rows without in-edges (pre-activation 0)
+    acts: list[tuple[int, int, int]]  # (activation, lo, hi); all rows relative to start
+
+
+@dataclass
+class _Plan:
+    rows: int  # value-table rows, the 4 shared input rows included
+    levels: list[_Level]
+    out_rows: torch.Tensor  # (N, O) long
+    widest: int  # the most rows in one level
+
+
+def _plan(genomes: Sequence[CPPNGenome], dtype: torch.dtype, device: torch.device) -> _Plan:
+    """Pack a batch into one value table: 4 shared input rows, then every non-input node of
+    every genome, sorted by (depth, activation, in-degree descending, genome, node).
+
+    Parallel edges are merged (weights summed in float64). In-edge slot ``k`` of a level
+    and activation is then one gather over a prefix of its rows, so nothing is padded.
+    """
+    n_gen = len(genomes)
+    n_act = np.fromiter((len(g.activations) for g in genomes), np.int64, n_gen)
+    offset = np.concatenate([[0], np.cumsum(n_act)])  # first node (flat id) of each genome
+    total = int(offset[-1])
+    acts = np.fromiter((a for g in genomes for a in g.activations), np.int64, total)
+    n_edges = np.fromiter((len(g.edges) for g in genomes), np.int64, n_gen)
+    e_gen = np.repeat(np.arange(n_gen), n_edges)
+    flat = np.array([e for g in genomes for e in g.edges], dtype=np.float64).reshape(-1, 3)
+    src_local = flat[:, 0].astype(np.int64)
+    dst_local = flat[:, 1].astype(np.int64)
+    # Source code: an input's id 0..3, or 4 + the flat id of a non-input node.
+    src_code = np.where(src_local < N_INPUTS, src_local, offset[e_gen] + src_local)
+    dst = offset[e_gen] + dst_local - N_INPUTS
+    weight = 2.0 * WEIGHT_RANGE * flat[:, 2] - WEIGHT_RANGE
+
+    span = total + N_INPUTS
+    key, inverse = np.unique(dst * span + src_code, return_inverse=True)
+    m_w = np.bincount(inverse.ravel(), weights=weight, minlength=len(key))
+    m_dst, m_src = key // span, key % span
+    hidden = m_src >= N_INPUTS
+    h_dst, h_src = m_dst[hidden], m_src[hidden] - N_INPUTS
+
+    # Longest-path depth by relaxation: a DAG settles after (max depth) rounds.
+    depth = np.ones(total, np.int64)
+    for _ in range(total + 1):
+        new = depth.copy()
+        np.maximum.at(new, h_dst, depth[h_src] + 1)
+        if np.array_equal(new, depth):
+            break
+        depth = new
+    else:
+        raise ValueError("a genome has a cycle")
+
+    indeg = np.bincount(m_dst, minlength=total)
+    node_gen = np.repeat(np.arange(n_gen), n_act)
+    order = np.lexsort((np.arange(total), node_gen, -indeg, acts, depth))
+    row = np.empty(total, np.int64)
+    row[order] = N_INPUTS + np.arange(total)
+
+    # Edges in row space, grouped by target row: the k-th in-edge of row r is edge
+    # first[r] + k (sources in ascending row order).
+    code_row = np.concatenate([np.arange(N_INPUTS), row])
+    e_dst, e_src = row[m_dst], code_row[m_src]
+    by_dst = np.lexsort((e_src, e_dst))
+    e_dst, e_src, e_w = e_dst[by_dst], e_src[by_dst], m_w[by_dst]
+    first = np.searchsorted(e_dst, np.arange(span + 1))
+
+    s_depth, s_acts, s_indeg = depth[order], acts[order], indeg[order]
+    # Host-side description first; one transfer per array to the device at the end.
+    levels: list[_Level] = []
+    slot_rows: list[tuple[int, int, int, int, int]] = []  # (level, k, lo, hi, offset)
+    picks: list[np.ndarray] = []
+    n_picked = 0
+    for d in range(1, int(depth.max(initial=0)) + 1):
+        lo, hi = (int(i) for i in np.searchsorted(s_depth, [d, d + 1]))
+        if lo == hi:
+            continue
+        bounds = lo + np.searchsorted(s_acts[lo:hi], np.arange(len(ACTIVATIONS) + 1))
+        groups = [
+            (a, int(bounds[a]) - lo, int(bounds[a + 1]) - lo)
+            for a in range(len(ACTIVATIONS))
+            if bounds[a + 1] > bounds[a]
+        ]
+        zeros = []
+        for _, g_lo, g_hi in groups:
+            # In-degrees descend within the group: rows with a k-th in-edge are a prefix.
+            degrees = s_indeg[lo + g_lo : lo + g_hi]
+            for k in range(int(degrees[0])):
+                n = int(np.count_nonzero(degrees > k))
+                rows_ = np.arange(N_INPUTS + lo + g_lo, N_INPUTS + lo + g_lo + n)
+                picks.append(first[rows_] + k)
+                slot_rows.append((len(levels), k, g_lo, g_lo + n, n_picked))
+                n_picked += n
+            n_fed = int(np.count_nonzero(degrees))
+            if n_fed < g_hi - g_lo:
+                zeros.append((g_lo + n_fed, g_hi))
+        levels.append(_Level(N_INPUTS + lo, hi - lo, [], zeros, groups))
+
+    pick = np.concatenate(picks) if picks else np.zeros(0, np.int64)
+    slot_src = torch.from_numpy(e_src[pick]).to(device)
+    slot_w = torch.from_numpy(e_w[pick]).to(device=device, dtype=dtype)[:, None]
+    # Slot 0 of every group first: it initialises the pre-activations the later slots add to.
+    for li, k, a, b, off in sorted(slot_rows, key=lambda x: (x[0], x[1])):
+        n = b - a
+        levels[li].slots.append((k, a, b, slot_src[off : off + n], slot_w[off : off + n]))
+
+    n_out = genomes[0].outputs if genomes else 0
+    out_flat = offset[:-1, None] + np.arange(n_out)[None, :]
+    out_rows = torch.from_numpy(row[out_flat]).to(device)
+    widest = max((lv.rows for lv in levels), default=0)
+    return _Plan(N_INPUTS + total, levels, out_rows, widest)
+
+
+def _evaluate(
+    plan: _Plan,
+    grid: torch.Tensor,
+    chunk: int,
+    finish: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    channels: int | None = None,
+) -> torch.Tensor:
+    """Run a plan over the pixels ``grid`` ``(4, P)``, ``chunk`` pixels at a time.
+
+    Returns the outputs ``(N, O, P)``, or ``finish`` applied to each chunk's outputs
+    ``(N, O, c) -> (N, channels, c)`` (decoding while the chunk is still in cache).
+    Elementwise maths only (no matmul), so float32 stays float32 whatever the global
+    TF32 settings, and the sums run in a fixed order: the result is deterministic.
+    """
+    n, o = plan.out_rows.shape
+    p = grid.shape[1]
+    dev, dt = grid.device, grid.dtype
+    out_dtype = dt if finish is None else torch.float32
+    out = torch.empty((n, channels or o, p), dtype=out_dtype, device=dev)
+    width = min(chunk, p)
+    values = torch.empty((plan.rows, width), dtype=dt, device=dev)
+    pre_buf = torch.empty((plan.widest, width), dtype=dt, device=dev)
+    gather_buf = torch.empty((plan.widest, width), dtype=dt, device=dev)
+    for lo in range(0, p, chunk):
+        c = min(chunk, p - lo)
+        if c < width:  # the ragged last chunk
+            values, pre_buf, gather_buf = (
+                t[:, :c].contiguous() for t in (values, pre_buf, gather_buf)
+            )
+            width = c
+        values[:N_INPUTS] = grid[:, lo : lo + c]
+        for level in plan.levels:
+            pre = pre_buf[: level.rows]
+            for a, b in level.zeros:
+                pre[a:b].zero_()
+            for k, a, b, src, w in level.slots:
+                if k == 0:
+                    torch.index_select(values, 0, src, out=pre[a:b]).mul_(w)
+                else:
+                    g = torch.index_select(values, 0, src, out=gather_buf[: b - a])
+                    pre[a:b].addcmul_(g, w)
+            for act, a, b in level.acts:
+                _activate(act, pre[a:b], out=values[level.start + a : level.start + b])
+        res = values[plan.out_rows]
+        out[:, :, lo : lo + c] = res if finish is None else finish(res)
+    return out
+
+
+# -- the encoding ----------------------------------------------------------------------------
+
+
+class CPPNEncoding:
+    """CPPN genomes with the released code's mutation operators, rendered in one batch.
+
+    Args:
+        channels: C: 1 (one grey output) or 3 (three outputs decoded as colour).
+        size: image side H = W the images render at.
+        device: where images are rendered (genomes are Python objects).
+        inputs: ``"normalized"`` (x, y in [-1, 1]) or ``"raw"`` (pixel indices 0..S-1, the
+            released code). ``d`` is always normalised.
+        colour: for 3 channels, ``"hls"`` (OpenCV 8-bit HLS with the hue wrap, the
+            released code) or ``"hsv"`` (a clean HSV in [0, 1]).
+        weight_rate: per-edge probability of a polynomial weight mutation (0.1).
+        eta_m: polynomial mutation index in genotype space [0, 1] (15).
+        activation_rate: per-node probability of resampling its activation (0.1).
+        add_connection_rate: probability of the add-connection operator (0.5).
+        delete_connection_rate: probability of deleting a random edge (0.3).
+        add_node_rate: probability of splitting a random edge with a new node (0.5).
+        delete_node_rate: probability of deleting a random hidden node (0.2).
+        dtype: ``"float32"`` (the released code's precision) or ``"float64"`` network maths.
+        chunk_elements: value-table elements per pixel chunk, which bounds render memory
+            (default: 2^22 on CPU, 2^27 elsewhere).
+    """
+
+    name = "cppn"
+
+    def __init__(
+        self,
+        *,
+        channels: int = 1,
+        size: int = 28,
+        device: str | torch.device = "cpu",
+        inputs: str = "normalized",
+        colour: str = "hls",
+        weight_rate: float = 0.1,
+        eta_m: float = 15.0,
+        activation_rate: float = 0.1,
+        add_connection_rate: float = 0.5,
+        delete_connection_rate: float = 0.3,
+        add_node_rate: float = 0.5,
+        delete_node_rate: float = 0.2,
+        dtype: str = "float32",
+        chunk_elements: int | None = None,
+    ):
+        if channels not in (1, 3) or size < 1:
+            raise ConfigError(f"bad image shape: {channels} channels, side {size}")
+        if inputs not in ("normalized", "raw"):
+            raise ConfigError(f"inputs must be 'normalized' or 'raw', got {inputs!r}")
+        if colour not in ("hls", "hsv"):
+            raise ConfigError(f"colour must be 'hls' or 'hsv', got {colour!r}")
+        if dtype not in ("float32", "float64"):
+            raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        rates = {
+            "weight_rate": weight_rate,
+            "activation_rate": activation_rate,
+            "add_connection_rate": add_connection_rate,
+            "delete_connection_rate": delete_connection_rate,
+            "add_node_rate": add_node_rate,
+            "delete_node_rate": delete_node_rate,
+        }
+        for key, value in rates.items():
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{key} must be in [0, 1], got {value}")
+        if eta_m < 0:
+            raise ConfigError(f"eta_m must be >= 0, got {eta_m}")
+        if chunk_elements is not None and chunk_elements < 1:
+            raise ConfigError(f"chunk_elements must be >= 1, got {chunk_elements}")
+        self.channels = channels
+        self.size = size
+        self.device = torch.device(device)
+        self.inputs = inputs
+        self.colour = colour
+        self.weight_rate = weight_rate
+        self.eta_m = eta_m
+        self.activation_rate = activation_rate
+        self.add_connection_rate = add_connection_rate
+        self.delete_connection_rate = delete_connection_rate
+        self.add_node_rate = add_node_rate
+        self.delete_node_rate = delete_node_rate
+        self.dtype = dtype
+        if chunk_elements is None:
+            # CPU: a table that stays near the caches; accelerators: few, large chunks.
+            chunk_elements = 1 << 22 if self.device.type == "cpu" else 1 << 27
+        self.chunk_elements = chunk_elements
+
+    def __repr__(self) -> str:
+        keys = ("channels", "size", "inputs", "colour", "weight_rate", "eta_m",
+                "activation_rate", "add_connection_rate", "delete_connection_rate",
+                "add_node_rate", "delete_node_rate", "dtype")  # fmt: skip
+        return f"CPPNEncoding({', '.join(f'{k}={getattr(self, k)!r}' for k in keys)})"
+
+    @property
+    def outputs_per_genome(self) -> int:
+        """Network outputs O: 1 for grey, 3 for colour."""
+        return self.channels
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "encoding": self.name,
+            "channels": self.channels,
+            "size": self.size,
+            "inputs": self.inputs,
+            "input_nodes": list(INPUTS),
+            "colour": "grey" if self.channels == 1 else self.colour,
+            "activations": list(ACTIVATIONS),
+            "weight_range": [-WEIGHT_RANGE, WEIGHT_RANGE],
+            "init": "inputs fully connected to outputs, no hidden nodes",
+            "weight_rate": self.weight_rate,
+            "weight_mutation": "polynomial in genotype [0, 1] (released code: unbounded delta, "
+            "then clip)",
+            "eta_m": self.eta_m,
+            "activation_rate": self.activation_rate,
+            "add_connection_rate": self.add_connection_rate,
+            "delete_connection_rate": self.delete_connection_rate,
+            "add_node_rate": self.add_node_rate,
+            "delete_node_rate": self.delete_node_rate,
+            "crossover": "none",
+            "dtype": self.dtype,
+        }
+
+    # -- genomes -------------------------------------------------------------------------
+
+    def init(self, n: int, generator: torch.Generator) -> list[CPPNGenome]:
+        """``n`` genomes: inputs fully connected to the outputs, weights U[-10, 10], a random
+        activation on every output, no hidden node."""
+        o = self.outputs_per_genome
+        u = _Uniforms(generator, n * (N_INPUTS * o + o))
+        genomes = []
+        for _ in range(n):
+            edges = tuple((i, N_INPUTS + k, u()) for i in range(N_INPUTS) for k in range(o))
+            acts = tuple(u.index(len(ACTIVATIONS)) for _ in range(o))
+            genomes.append(CPPNGenome(o, acts, edges))
+        return genomes
+
+    def vary(
+        self,
+        parents: list[CPPNGenome],
+        generator: torch.Generator,
+        generation: int = 0,
+        *,
+        counts: dict[str, int] | None = None,
+    ) -> list[CPPNGenome]:
+        """One mutated copy of each parent (the CPPN has no crossover).
+
+        Args:
+            parents: the genomes to copy.
+            generator: the source of every random choice.
+            generation: unused (the rates are constant, as in the released code).
+            counts: if given, operator tallies are added to it: ``"<op>"`` counts the
+                times an operator was drawn, ``"<op>_done"`` the times it changed the
+                genome (it cannot when there is no edge, no hidden node, or no valid
+                target), for ops ``add_connection``, ``delete_connection``, ``add_node``,
+                ``delete_node``; ``weights``/``weights_mutated`` and
+                ``activations``/``activations_resampled`` count genes seen and drawn.
+        """
+        block = sum(len(p.edges) + len(p.activations) for p in parents) * 1.3 + 16 * len(parents)
+        u = _Uniforms(generator, int(block))
+        tally = counts if counts is not None else {}
+        return [self._mutate(p, u, tally) for p in parents]
+
+    def _mutate(self, genome: CPPNGenome, u: _Uniforms, counts: dict[str, int]) -> CPPNGenome:
+        def bump(key: str, k: int = 1) -> None:
+            counts[key] = counts.get(key, 0) + k
+
+        edges = list(genome.edges)
+        acts = list(genome.activations)
+        o = genome.outputs
+        n_act = len(ACTIVATIONS)
+
+        # 1. Weights: simplified polynomial mutation in genotype space, then clip.
+        e = 1.0 / (self.eta_m + 1.0)
+        for k, (s, t, g) in enumerate(edges):
+            if u() < self.weight_rate:
+                r = u()
+                delta = (2.0 * r) ** e - 1.0 if r < 0.5 else 1.0 - (2.0 * (1.0 - r)) ** e
+                edges[k] = (s, t, min(max(g + delta, 0.0), 1.0))
+                bump("weights_mutated")
+        bump("weights", len(edges))
+
+        # 2. Activations: resampled uniformly (may come back the same).
+        for k in range(len(acts)):
+            if u() < self.activation_rate:
+                acts[k] = u.index(n_act)
+                bump("activations_resampled")
+        bump("activations", len(acts))
+
+        # 3. Add connection: source any non-output node; target any non-input node that is
+        #    neither the source nor one of its ancestors, so no cycle can form.
+        if u() < self.add_connection_rate:
+            bump("add_connection")
+            n_nodes = N_INPUTS + len(acts)
+            sources = [*range(N_INPUTS), *range(N_INPUTS + o, n_nodes)]
+            src = sources[u.index(len(sources))]
+            banned = _ancestors(src, edges)
+            targets = [v for v in range(N_INPUTS, n_nodes) if v not in banned]
+            if targets:
+                edges.append((src, targets[u.index(len(targets))], u()))
+                bump("add_connection_done")
+
+        # 4. Delete connection: one random edge.
+        if u() < self.delete_connection_rate:
+            bump("delete_connection")
+            if edges:
+                del edges[u.index(len(edges))]
+                bump("delete_connection_done")
+
+        # 5. Add node: split a random edge; both halves keep its weight.
+        if u() < self.add_node_rate:
+            bump("add_node")
+            if edges:
+                s, t, g = edges.pop(u.index(len(edges)))
+                new = N_INPUTS + len(acts)
+                acts.append(u.index(n_act))
+                edges += [(s, new, g), (new, t, g)]
+                bump("add_node_done")
+
+        # 6. Delete node: a random hidden node and its edges; later ids shift down by one.
+        if u() < self.delete_node_rate:
+            bump("delete_node")
+            hidden = len(acts) - o
+            if hidden:
+                v = N_INPUTS + o + u.index(hidden)
+                edges = [(s - (s > v), t - (t > v), g) for s, t, g in edges if s != v and t != v]
+                del acts[v - N_INPUTS]
+                bump("delete_node_done")
+
+        return CPPNGenome(o, tuple(acts), tuple(edges))
+
+    # -- rendering -----------------------------------------------------------------------
+
+    def _run(self, genomes: Sequence[CPPNGenome], size: int | None, decoded: bool) -> torch.Tensor:
+        size = self.size if size is None else size
+        dtype = getattr(torch, self.dtype)
+        o = self.outputs_per_genome
+        if any(g.outputs != o for g in genomes):
+            raise ValueError(f"genomes must have {o} outputs for {self.channels} channels")
+        out_dtype = torch.float32 if decoded else dtype
+        if not genomes:
+            return torch.empty((0, o, size, size), dtype=out_dtype, device=self.device)
+        plan = _plan(genomes, dtype, self.device)
+        # Pixels per chunk: the value table and two level buffers within chunk_elements.
+        chunk = max(1, min(size * size, self.chunk_elements // (plan.rows + 2 * plan.widest)))
+        grid = _input_grid(size, self.inputs, dtype, self.device)
+        finish = (lambda out: decode(out, self.colour)) if decoded else None
+        out = _evaluate(plan, grid, chunk, finish, o)
+        return out.reshape(len(genomes), o, size, size)
+
+    def outputs(self, genomes: Sequence[CPPNGenome], *, size: int | None = None) -> torch.Tensor:
+        """Un-quantised network outputs ``(N, O, S, S)`` in [-1, 1], in ``dtype``, on
+        ``device``; the whole batch as one tensor program.
+
+        Args:
+            genomes: the batch (any mix of topologies).
+            size: render side S (default: ``self.size``); any resolution works.
+        """
+        return self._run(genomes, size, decoded=False)
+
+    def render(self, genomes: Sequence[CPPNGenome], *, size: int | None = None) -> torch.Tensor:
+        """Images ``(N, C, S, S)`` float32 in [0, 1] on 8-bit levels, RGB order, on
+        ``device``: :meth:`outputs` decoded by :func:`decode`, chunk by chunk."""
+        return self._run(genomes, size, decoded=True)
+
+    # -- batches -------------------------------------------------------------------------
+
+    def take(self, genomes: list[CPPNGenome], index: torch.Tensor) -> list[CPPNGenome]:
+        return [genomes[i] for i in index.tolist()]
+
+    def cat(self, a: list[CPPNGenome], b: list[CPPNGenome]) -> list[CPPNGenome]:
+        return [*a, *b]
+
+    def put(
+        self, champions: list[CPPNGenome], index: torch.Tensor, newcomers: list[CPPNGenome]
+    ) -> list[CPPNGenome]:
+        """``champions`` with ``newcomers[j]`` at ``index[j]`` (a new list; genomes are
+        immutable, so nothing is copied but references)."""
+        out = list(champions)
+        for i, g in zip(index.tolist(), newcomers, strict=True):
+            out[i] = g
+        return out
+
+    def count(self, genomes: list[CPPNGenome]) -> int:
+        return len(genomes)
+
+    def save(self, genomes: list[CPPNGenome], path: Path) -> None:
+        """JSON: node and edge lists per genome; genes round-trip exactly."""
+        doc = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "inputs": list(INPUTS),
+            "encoding": self.settings(),
+            "genomes": [g.to_dict() for g in genomes],
+        }
+        _io.write_text(path, json.dumps(doc, separators=(",", ":")) + "\n")
+
+    def load(self, path: Path) -> list[CPPNGenome]:
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise DataError(f"cannot read genomes {path}: {e}") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise DataError(f"{path} is not a CPPN genome file")
+        if doc.get("version") != FORMAT_VERSION:
+            raise DataError(f"{path}: unsupported CPPN genome file version {doc.get('version')}")
+        genomes = []
+        for i, item in enumerate(doc.get("genomes", [])):
+            try:
+                genome = CPPNGenome.from_dict(item)
+            except ValueError as e:
+                raise DataError(f"{path}: genome {i}: {e}") from None
+            if genome.outputs != self.outputs_per_genome:
+                raise DataError(
+                    f"{path}: genome {i} has {genome.outputs} outputs; "
+                    f"{self.channels}-channel images need {self.outputs_per_genome}"
+                )
+            genomes.append(genome)
+        return genomes

@@ -1,0 +1,543 @@
+"""The CPPN encoding: genome validity under mutation, operator rates, serialisation, the
+batched renderer against the per-genome reference, and colour decoding."""
+
+from __future__ import annotations
+
+import colorsys
+import json
+import math
+
+import pytest
+import torch
+
+from fooling.encodings import create_encoding
+from fooling.encodings.cppn import (
+    ACTIVATIONS,
+    CPPNEncoding,
+    CPPNGenome,
+    _input_grid,
+    _render_reference,
+    decode,
+    hls_bytes_to_rgb,
+    hsv_to_rgb,
+)
+from fooling.errors import ConfigError, DataError
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def grown(enc: CPPNEncoding, n: int, seed: int, lo: int = 20, hi: int = 50) -> list[CPPNGenome]:
+    """``n`` genomes, genome i grown by its own number of mutations in [lo, hi]."""
+    g = gen(seed)
+    stop = torch.randint(lo, hi + 1, (n,), generator=g).tolist()
+    pop = enc.init(n, g)
+    out = list(pop)
+    for r in range(1, hi + 1):
+        pop = enc.vary(pop, g)
+        for i, s in enumerate(stop):
+            if s == r:
+                out[i] = pop[i]
+    return out
+
+
+def is_acyclic(genome: CPPNGenome) -> bool:
+    """Independent check: iterative three-colour DFS."""
+    succ: dict[int, list[int]] = {}
+    for s, t, _ in genome.edges:
+        succ.setdefault(s, []).append(t)
+    state = [0] * genome.num_nodes  # 0 new, 1 on stack, 2 done
+    for root in range(genome.num_nodes):
+        if state[root]:
+            continue
+        stack = [(root, iter(succ.get(root, ())))]
+        state[root] = 1
+        while stack:
+            v, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[v] = 2
+                stack.pop()
+            elif state[nxt] == 1:
+                return False
+            elif state[nxt] == 0:
+                state[nxt] = 1
+                stack.append((nxt, iter(succ.get(nxt, ()))))
+    return True
+
+
+def assert_valid(genome: CPPNGenome, outputs: int) -> None:
+    assert genome.outputs == outputs
+    n = genome.num_nodes
+    first_hidden = 4 + outputs
+    assert len(genome.activations) == n - 4
+    assert all(0 <= a < 4 for a in genome.activations)
+    for s, t, g in genome.edges:
+        assert 0 <= s < n and 0 <= t < n  # endpoints exist
+        assert t >= 4  # nothing enters an input
+        assert not 4 <= s < first_hidden  # nothing leaves an output
+        assert 0.0 <= g <= 1.0 and -10.0 <= 20 * g - 10 <= 10.0
+    assert is_acyclic(genome)
+    genome.validate()
+
+
+# -- genomes and mutation ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_init_connects_every_input_to_every_output(channels):
+    enc = CPPNEncoding(channels=channels)
+    pop = enc.init(500, gen())
+    weights = []
+    for genome in pop:
+        assert_valid(genome, channels)
+        assert genome.num_hidden == 0
+        pairs = sorted((s, t) for s, t, _ in genome.edges)
+        assert pairs == [(i, 4 + o) for i in range(4) for o in range(channels)]
+        weights += genome.weights
+    w = torch.tensor(weights)
+    assert w.min() >= -10 and w.max() < 10
+    assert abs(float(w.mean())) < 0.3 and abs(float(w.std()) - 20 / math.sqrt(12)) < 0.2
+    acts = torch.tensor([a for genome in pop for a in genome.activations])
+    assert torch.bincount(acts, minlength=4).min() > 0.2 * acts.numel()
+
+
+@pytest.mark.parametrize(
+    "rates",
+    [
+        {},  # the released code's rates
+        {"add_connection_rate": 1.0, "add_node_rate": 1.0, "delete_node_rate": 0.5},
+        {"delete_connection_rate": 1.0, "delete_node_rate": 1.0, "add_node_rate": 1.0},
+    ],
+)
+def test_mutation_keeps_genomes_valid_acyclic_and_serialisable(rates, tmp_path):
+    for channels in (1, 3):
+        enc = CPPNEncoding(channels=channels, **rates)
+        g = gen(7)
+        pop = enc.init(60, g)
+        for _ in range(40):
+            parents = pop
+            pop = enc.vary(parents, g)
+            assert len(pop) == len(parents)
+            for genome in pop:
+                assert_valid(genome, channels)
+        if not rates.get("delete_connection_rate"):
+            assert max(genome.num_hidden for genome in pop) > 0
+        path = tmp_path / f"g{channels}.json"
+        enc.save(pop, path)
+        back = enc.load(path)
+        assert back == pop  # exact: every gene is the same float
+        assert [x.edges for x in back] == [x.edges for x in pop]
+
+
+def test_vary_leaves_parents_untouched():
+    enc = CPPNEncoding()
+    parents = enc.init(30, gen(1))
+    snapshot = [CPPNGenome(p.outputs, p.activations, p.edges) for p in parents]
+    enc.vary(parents, gen(2))
+    assert parents == snapshot
+
+
+def within_binomial(hits: int, n: int, p: float, sigmas: float = 4.5) -> bool:
+    return abs(hits - n * p) <= sigmas * math.sqrt(n * p * (1 - p)) + 1
+
+
+def test_operator_frequencies_match_the_released_rates():
+    enc = CPPNEncoding(channels=3)
+    g = gen(3)
+    counts: dict[str, int] = {}
+    pop = enc.init(200, g)
+    n = 0
+    for _ in range(20):  # 4000 mutations on genomes of growing size
+        pop = enc.vary(pop, g, counts=counts)
+        n += len(pop)
+    assert n == 4000
+    for op, p in [
+        ("add_connection", 0.5),
+        ("delete_connection", 0.3),
+        ("add_node", 0.5),
+        ("delete_node", 0.2),
+    ]:
+        assert within_binomial(counts[op], n, p), (op, counts[op])
+        assert counts[f"{op}_done"] <= counts[op]
+    # Add connection only fails when no valid target exists; that is rare.
+    assert counts["add_connection_done"] >= 0.95 * counts["add_connection"]
+    assert within_binomial(counts["weights_mutated"], counts["weights"], 0.1)
+    assert within_binomial(counts["activations_resampled"], counts["activations"], 0.1)
+
+
+def test_add_connection_alone():
+    enc = CPPNEncoding(weight_rate=0, activation_rate=0, delete_connection_rate=0,
+                       add_node_rate=0, delete_node_rate=0)  # fmt: skip
+    parents = enc.init(2000, gen(4))
+    children = enc.vary(parents, gen(5))
+    added = 0
+    for p, c in zip(parents, children, strict=True):
+        assert c.edges[: len(p.edges)] == p.edges and c.activations == p.activations
+        if len(c.edges) == len(p.edges) + 1:
+            added += 1
+            s, t, gene = c.edges[-1]
+            assert s < 4 and t == 4  # from an input (the only non-outputs) to the output
+            assert 0 <= gene < 1
+        else:
+            assert c == p
+    assert within_binomial(added, 2000, 0.5)
+
+
+def test_add_connection_never_targets_an_ancestor_of_its_source():
+    # A chain in -> h1 -> h2 -> out; a connection from h2 may only go to out (h1 and h2
+    # are ancestors or itself), from h1 to h2 or out.
+    chain = CPPNGenome(1, (0, 0, 0), ((0, 5, 0.5), (5, 6, 0.5), (6, 4, 0.5)))
+    enc = CPPNEncoding(weight_rate=0, activation_rate=0, add_connection_rate=1.0,
+                       delete_connection_rate=0, add_node_rate=0, delete_node_rate=0)  # fmt: skip
+    seen = set()
+    for child in enc.vary([chain] * 3000, gen(6)):
+        s, t, _ = child.edges[-1]
+        seen.add((s, t))
+        assert_valid(child, 1)
+    assert (6, 5) not in seen and (5, 5) not in seen and (6, 6) not in seen
+    assert {(5, 6), (5, 4), (6, 4), (0, 5), (1, 6), (3, 4)} <= seen
+    assert all(t >= 4 for _, t in seen) and all(not s == 4 for s, _ in seen)
+
+
+def test_delete_connection_alone():
+    enc = CPPNEncoding(weight_rate=0, activation_rate=0, add_connection_rate=0,
+                       add_node_rate=0, delete_node_rate=0)  # fmt: skip
+    parents = enc.init(2000, gen(8))
+    children = enc.vary(parents, gen(9))
+    removed = sum(len(c.edges) == len(p.edges) - 1 for p, c in zip(parents, children, strict=True))
+    assert within_binomial(removed, 2000, 0.3)
+
+
+def test_add_node_splits_an_edge_and_both_halves_keep_its_weight():
+    enc = CPPNEncoding(weight_rate=0, activation_rate=0, add_connection_rate=0,
+                       delete_connection_rate=0, delete_node_rate=0)  # fmt: skip
+    parents = enc.init(2000, gen(10))
+    children = enc.vary(parents, gen(11))
+    split = 0
+    for p, c in zip(parents, children, strict=True):
+        if c.num_hidden == 0:
+            assert c == p
+            continue
+        split += 1
+        assert c.num_hidden == 1 and len(c.edges) == len(p.edges) + 1
+        (gone,) = set(p.edges) - set(c.edges)
+        s, t, gene = gone
+        assert set(c.edges) - set(p.edges) == {(s, 5, gene), (5, t, gene)}
+    assert within_binomial(split, 2000, 0.5)
+
+
+def test_delete_node_removes_a_hidden_node_with_its_edges_and_renumbers():
+    # Hidden nodes 5, 6, 7 with distinct activations; deleting one shifts the later ids.
+    genome = CPPNGenome(
+        1, (3, 0, 1, 2), ((0, 5, 0.1), (5, 6, 0.2), (6, 7, 0.3), (7, 4, 0.4), (1, 7, 0.5))
+    )
+    enc = CPPNEncoding(weight_rate=0, activation_rate=0, add_connection_rate=0,
+                       delete_connection_rate=0, add_node_rate=0)  # fmt: skip
+    children = enc.vary([genome] * 3000, gen(12))
+    deleted = [c for c in children if c.num_hidden == 2]
+    assert all(c == genome for c in children if c.num_hidden == 3)
+    assert within_binomial(len(deleted), 3000, 0.2)
+    expected = {
+        (3, 1, 2): ((6, 4, 0.4), (1, 6, 0.5)) + ((5, 6, 0.3),),  # node 5 gone
+        (3, 0, 2): ((0, 5, 0.1), (6, 4, 0.4), (1, 6, 0.5)),  # node 6 gone
+        (3, 0, 1): ((0, 5, 0.1), (5, 6, 0.2)),  # node 7 gone
+    }
+    for c in deleted:
+        assert_valid(c, 1)
+        assert set(c.edges) == set(expected[c.activations])
+    assert {c.activations for c in deleted} == set(expected)
+
+
+def test_weight_mutation_is_the_released_polynomial_in_genotype_space():
+    enc = CPPNEncoding(weight_rate=1.0, activation_rate=0, add_connection_rate=0,
+                       delete_connection_rate=0, add_node_rate=0, delete_node_rate=0)  # fmt: skip
+    parent = CPPNGenome(1, (0,), tuple((i, 4, 0.5) for i in range(4)) * 50)
+    children = enc.vary([parent] * 100, gen(13))
+    delta = torch.tensor([g - 0.5 for c in children for _, _, g in c.edges])
+    # E|delta| = 1 / (eta + 2) for the unbounded variant (no clip from 0.5: |delta| <= 0.5
+    # except in the rare tails, which then clip to 0 or 1).
+    assert abs(float(delta.abs().mean()) - 1 / 17) < 0.003
+    assert abs(float(delta.mean())) < 0.003
+    clipped = enc.vary([CPPNGenome(1, (0,), ((0, 4, 0.999),) * 400)] * 10, gen(14))
+    assert max(g for c in clipped for _, _, g in c.edges) == 1.0
+
+
+def test_activation_resampling_changes_about_three_quarters_of_the_drawn():
+    enc = CPPNEncoding(channels=3, weight_rate=0, add_connection_rate=0,
+                       delete_connection_rate=0, add_node_rate=0, delete_node_rate=0)  # fmt: skip
+    parents = enc.init(4000, gen(15))
+    children = enc.vary(parents, gen(16))
+    changed = sum(
+        a != b
+        for p, c in zip(parents, children, strict=True)
+        for a, b in zip(p.activations, c.activations, strict=True)
+    )
+    assert within_binomial(changed, 12000, 0.1 * 0.75)
+
+
+def test_same_seed_same_genomes_and_images():
+    enc = CPPNEncoding(channels=3, size=32)
+    a, b = grown(enc, 40, seed=21), grown(enc, 40, seed=21)
+    assert a == b
+    assert torch.equal(enc.render(a), enc.render(b))
+    assert grown(enc, 40, seed=22) != a
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("channels", "inputs", "colour"),
+    [(1, "normalized", "hls"), (1, "raw", "hls"), (3, "normalized", "hls"), (3, "raw", "hsv")],
+)
+def test_batched_render_equals_the_reference(channels, inputs, colour):
+    size = 40
+    enc = CPPNEncoding(channels=channels, size=size, inputs=inputs, colour=colour)
+    pop = grown(enc, 60, seed=30 + channels)
+    assert len({(len(p.edges), p.num_hidden) for p in pop}) > 10  # many topologies
+    # float64: the same maths up to summation order
+    enc64 = CPPNEncoding(channels=channels, size=size, inputs=inputs, colour=colour,
+                         dtype="float64")  # fmt: skip
+    ref = torch.stack([_render_reference(p, size=size, inputs=inputs) for p in pop])
+    out = enc64.outputs(pop)
+    assert out.shape == (60, channels, size, size) and out.dtype == torch.float64
+    assert float((out - ref).abs().max()) <= 1e-5
+    assert float((enc64.render(pop) == decode(ref, colour)).float().mean()) >= 0.999
+    # float32 (the default): the images agree with a float32 reference almost everywhere;
+    # the rest are rounding ties of different summation orders.
+    ref32 = torch.stack(
+        [_render_reference(p, size=size, inputs=inputs, dtype=torch.float32) for p in pop]
+    )
+    images = enc.render(pop)
+    assert float((images == decode(ref32, colour)).float().mean()) >= 0.999
+    assert float((enc.outputs(pop) - ref32).abs().mean()) < 1e-5
+
+
+def test_render_in_small_chunks_equals_one_chunk():
+    enc = CPPNEncoding(channels=3, size=23, dtype="float64")
+    pop = grown(enc, 20, seed=40)
+    whole = enc.outputs(pop)
+    enc.chunk_elements = 1  # one pixel per chunk ... and a ragged last chunk below
+    assert torch.allclose(enc.outputs(pop[:3]), whole[:3], rtol=0, atol=1e-12)
+    enc.chunk_elements = 7 * 300
+    assert torch.allclose(enc.outputs(pop), whole, rtol=0, atol=1e-12)
+
+
+def test_special_graphs():
+    enc = CPPNEncoding(channels=1, size=8, dtype="float64")
+    # An output with no incoming edge outputs af(0): sine 0, sigmoid 0, Gaussian 1, linear 0.
+    for act, value in zip(range(4), (0.0, 0.0, 1.0, 0.0), strict=True):
+        out = enc.outputs([CPPNGenome(1, (act,), ())])
+        assert torch.all(out == value)
+    # bias -> output with weight w (gene g): af(w) everywhere.
+    w = 20 * 0.6 - 10
+    expected = (math.sin(w), 2 * (1 / (1 + math.exp(-w)) - 0.5), math.exp(-w * w), 2 / 3)
+    for act, value in enumerate(expected):
+        out = enc.outputs([CPPNGenome(1, (act,), ((3, 4, 0.6),))])
+        assert torch.allclose(out, torch.full_like(out, value))
+    # Parallel edges add up; a dangling hidden node (no outputs downstream) is harmless.
+    par = CPPNGenome(1, (3, 0), ((3, 4, 0.525), (3, 4, 0.525), (0, 5, 0.9)))
+    assert torch.allclose(
+        enc.outputs([par]), torch.full((1, 1, 8, 8), 1.0 / 3.0, dtype=torch.float64)
+    )
+    # A mixed batch of very different depths.
+    deep = CPPNGenome(1, (3,) * 8, tuple((v, v + 1, 0.55) for v in range(4, 11))[1:]
+                      + ((3, 5, 0.55), (11, 4, 0.55)))  # fmt: skip
+    deep.validate()
+    batch = [deep, par, CPPNGenome(1, (2,), ()), deep]
+    ref = torch.stack([_render_reference(p, size=8) for p in batch])
+    assert torch.allclose(enc.outputs(batch), ref, rtol=0, atol=1e-12)
+
+
+def test_cycles_are_rejected():
+    cyclic = CPPNGenome(1, (0, 0, 0), ((0, 5, 0.5), (5, 6, 0.5), (6, 5, 0.5), (6, 4, 0.5)))
+    with pytest.raises(ValueError, match="cycle"):
+        cyclic.validate()
+    with pytest.raises(ValueError, match="cycle"):
+        CPPNEncoding().outputs([cyclic])
+    for bad in (
+        CPPNGenome(1, (0,), ((4, 0, 0.5),)),  # into an input
+        CPPNGenome(1, (0, 0), ((4, 5, 0.5),)),  # out of an output
+        CPPNGenome(1, (0,), ((0, 9, 0.5),)),  # missing node
+        CPPNGenome(1, (0,), ((0, 4, 1.5),)),  # gene out of range
+        CPPNGenome(1, (7,), ()),  # activation id
+    ):
+        with pytest.raises(ValueError):
+            bad.validate()
+
+
+@pytest.mark.parametrize(("channels", "size", "colour"), [(1, 28, "hls"), (3, 64, "hls"),
+                                                          (3, 64, "hsv")])  # fmt: skip
+def test_render_shape_dtype_range_and_8bit_levels(channels, size, colour):
+    enc = CPPNEncoding(channels=channels, size=size, colour=colour)
+    pop = grown(enc, 20, seed=50, lo=5, hi=15)
+    img = enc.render(pop)
+    assert img.shape == (20, channels, size, size) and img.dtype == torch.float32
+    assert img.device == enc.device and img.is_contiguous()
+    assert 0.0 <= float(img.min()) and float(img.max()) <= 1.0
+    levels = img * 255
+    assert torch.equal(levels, levels.round())
+    assert float(img.std()) > 0.05  # not a blank page
+    if channels == 1:
+        assert torch.equal(levels, torch.trunc(enc.outputs(pop) * 255).abs())
+    # any resolution, same networks
+    big = enc.render(pop[:2], size=100)
+    assert big.shape == (2, channels, 100, 100)
+    assert enc.render([]).shape == (0, channels, size, size)
+
+
+def test_input_grid_raw_and_normalized():
+    raw = _input_grid(5, "raw", torch.float64).reshape(4, 5, 5)
+    norm = _input_grid(5, "normalized", torch.float64).reshape(4, 5, 5)
+    # x is the column, y the row
+    steps = torch.arange(5, dtype=torch.float64)
+    assert torch.equal(raw[0, 2], steps) and torch.equal(raw[1, :, 2], steps)
+    assert torch.equal(norm[0, 0], steps / 2 - 1)
+    assert torch.equal(norm[1].T, norm[0])
+    # d is normalised in both modes; bias is 1
+    assert torch.equal(raw[2], norm[2]) and float(norm[2, 0, 0]) == pytest.approx(math.sqrt(2))
+    assert float(norm[2, 2, 2]) == 0.0 and torch.all(raw[3] == 1)
+    assert torch.equal(_input_grid(1, "normalized", torch.float64)[:, 0],
+                       torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64))  # fmt: skip
+
+
+def test_raw_and_normalized_inputs_render_differently():
+    pop = grown(CPPNEncoding(), 10, seed=60, lo=5, hi=10)
+    a = CPPNEncoding(inputs="normalized").render(pop)
+    b = CPPNEncoding(inputs="raw").render(pop)
+    assert float((a != b).float().mean()) > 0.3
+
+
+# -- colour --------------------------------------------------------------------------------
+
+# cv2.cvtColor(hls_uint8, cv2.COLOR_HLS2RGB) on OpenCV 5.0.0 (the torch port also matched
+# OpenCV on all 2^24 byte triples when checked).
+HLS_GOLDEN = [
+    ((217, 163, 130), (188, 210, 116)), ((69, 78, 10), (75, 81, 77)),
+    ((19, 4, 44), (5, 4, 3)), ((208, 166, 233), (247, 236, 85)),
+    ((128, 155, 248), (110, 58, 252)), ((186, 161, 139), (212, 130, 110)),
+    ((143, 239, 71), (241, 235, 243)), ((208, 171, 0), (171, 171, 171)),
+    ((100, 219, 141), (199, 226, 239)), ((8, 195, 186), (239, 175, 151)),
+    ((216, 44, 22), (46, 48, 40)), ((220, 5, 138), (6, 8, 2)),
+    ((20, 76, 123), (113, 88, 39)), ((108, 103, 7), (100, 102, 106)),
+    ((1, 31, 2), (31, 31, 31)), ((171, 134, 165), (212, 56, 103)),
+    ((65, 157, 195), (82, 232, 107)), ((98, 117, 255), (0, 172, 234)),
+    ((206, 251, 97), (253, 252, 249)), ((175, 243, 166), (251, 235, 238)),
+    ((215, 176, 180), (213, 232, 120)), ((99, 224, 34), (220, 226, 228)),
+    ((148, 184, 216), (236, 124, 244)), ((134, 96, 79), (94, 66, 126)),
+]  # fmt: skip
+
+
+def hls_rgb_bytes(hls: list[tuple[int, int, int]]) -> list[tuple[int, ...]]:
+    t = torch.tensor(hls, dtype=torch.float32).T[None, :, :, None]  # (1, 3, K, 1)
+    rgb = (hls_bytes_to_rgb(t)[0, :, :, 0].T * 255).round().to(torch.int64)
+    return [tuple(x) for x in rgb.tolist()]
+
+
+def test_hls_matches_opencv_golden_values():
+    assert hls_rgb_bytes([h for h, _ in HLS_GOLDEN]) == [rgb for _, rgb in HLS_GOLDEN]
+
+
+def test_hls_hue_bytes_wrap_past_180():
+    h = torch.arange(180, 256)
+    a = torch.stack([h, torch.full_like(h, 120), torch.full_like(h, 200)], 1).tolist()
+    b = torch.stack([h - 180, torch.full_like(h, 120), torch.full_like(h, 200)], 1).tolist()
+    assert hls_rgb_bytes(a) == hls_rgb_bytes(b)
+    # hue byte 60 is 120 degrees: green; L 128, S 255: pure-ish
+    assert hls_rgb_bytes([(60, 128, 255)]) == [(1, 255, 1)]
+
+
+def test_hls_matches_opencv_everywhere_if_available():
+    cv2 = pytest.importorskip("cv2")
+    import numpy as np
+
+    v = np.arange(0, 256, 3, dtype=np.uint8)
+    h, l_, s = np.meshgrid(np.arange(256, dtype=np.uint8), v, v, indexing="ij")
+    hls = np.stack([h, l_, s], -1).reshape(256, -1, 3)
+    expected = cv2.cvtColor(hls, cv2.COLOR_HLS2RGB)
+    t = torch.from_numpy(hls).permute(2, 0, 1)[None].float()
+    ours = (hls_bytes_to_rgb(t)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    assert np.array_equal(ours, expected)
+
+
+def test_hsv_matches_colorsys():
+    hsv = torch.rand(1, 3, 50, 50, generator=gen(70), dtype=torch.float64)
+    rgb = hsv_to_rgb(hsv)
+    flat = hsv[0].reshape(3, -1).T.tolist()
+    expected = torch.tensor([colorsys.hsv_to_rgb(*x) for x in flat], dtype=torch.float64).T.reshape(
+        3, 50, 50
+    )
+    assert torch.allclose(rgb[0], torch.round(expected * 255) / 255, atol=1e-12)
+
+
+def test_grey_is_the_absolute_truncated_byte():
+    out = torch.tensor([-1.0, -0.5, 0.0, 0.999, 1.0, 0.25, -0.0039]).reshape(1, 1, 1, 7)
+    assert (decode(out) * 255).round().flatten().tolist() == [255, 127, 0, 254, 255, 63, 0]
+
+
+def test_colour_decodes_absolute_outputs():
+    out = torch.rand(2, 3, 5, 5, generator=gen(71)) * 2 - 1
+    for colour in ("hls", "hsv"):
+        assert torch.equal(decode(out, colour), decode(out.abs(), colour))
+
+
+# -- batches, files, settings ----------------------------------------------------------------
+
+
+def test_take_cat_put_count():
+    enc = CPPNEncoding()
+    a, b = enc.init(5, gen(80)), enc.init(3, gen(81))
+    both = enc.cat(a, b)
+    assert enc.count(both) == 8 and both[:5] == a and both[5:] == b
+    assert enc.take(both, torch.tensor([7, 0, 0, 3])) == [b[2], a[0], a[0], a[3]]
+    assert enc.take(both, torch.tensor([], dtype=torch.long)) == []
+    put = enc.put(a, torch.tensor([4, 1]), b[:2])
+    assert put == [a[0], b[1], a[2], a[3], b[0]] and a == enc.init(5, gen(80))
+    # images follow the genomes
+    imgs = enc.render(both)
+    assert torch.equal(enc.render(enc.take(both, torch.tensor([6, 2]))), imgs[[6, 2]])
+
+
+def test_save_is_json_and_load_rejects_bad_files(tmp_path):
+    enc = CPPNEncoding(channels=3)
+    pop = grown(enc, 10, seed=90, lo=5, hi=10)
+    path = tmp_path / "champions.json"
+    enc.save(pop, path)
+    doc = json.loads(path.read_text())
+    assert doc["format"] == "fooling.cppn" and len(doc["genomes"]) == 10
+    assert doc["genomes"][0]["activations"][0] in ACTIVATIONS
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic write left nothing behind
+    assert enc.load(path) == pop
+    with pytest.raises(DataError, match="outputs"):
+        CPPNEncoding(channels=1).load(path)
+    bad = dict(doc, genomes=[{"outputs": 3, "activations": ["sine"] * 4,
+                              "edges": [[5, 4, 0.5], [4, 5, 0.5]]}])  # fmt: skip
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(DataError, match="genome 0"):
+        enc.load(tmp_path / "bad.json")
+    (tmp_path / "trunc.json").write_text(path.read_text()[:50])
+    with pytest.raises(DataError):
+        enc.load(tmp_path / "trunc.json")
+    with pytest.raises(DataError):
+        enc.load(tmp_path / "missing.json")
+
+
+def test_settings_registry_and_errors():
+    enc = create_encoding("cppn", channels=3, size=64, inputs="raw", colour="hls")
+    assert isinstance(enc, CPPNEncoding) and enc.name == "cppn"
+    s = enc.settings()
+    json.dumps(s)
+    assert s["inputs"] == "raw" and s["colour"] == "hls" and s["crossover"] == "none"
+    assert (s["add_connection_rate"], s["delete_connection_rate"], s["add_node_rate"],
+            s["delete_node_rate"], s["weight_rate"], s["activation_rate"],
+            s["eta_m"]) == (0.5, 0.3, 0.5, 0.2, 0.1, 0.1, 15.0)  # fmt: skip
+    assert "inputs='raw'" in repr(enc)
+    assert CPPNEncoding(channels=1, colour="hsv").settings()["colour"] == "grey"
+    for bad in ({"inputs": "pixels"}, {"colour": "rgb"}, {"channels": 2},
+                {"add_node_rate": 1.5}, {"eta_m": -1}, {"dtype": "float16"}):  # fmt: skip
+        with pytest.raises(ConfigError):
+            CPPNEncoding(**bad)
+    with pytest.raises(ValueError, match="outputs"):
+        CPPNEncoding(channels=3).render(CPPNEncoding(channels=1).init(2, gen()))
