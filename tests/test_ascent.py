@@ -397,6 +397,7 @@ BAD = {
     "wrong mean image": (lambda t: ["--mean-image", _png(t / "m.png", (5, 5))], "takes 1x28x28"),
     "start image without start": (lambda t: ["--start", "image"], "start-image"),
     "unknown preset": (lambda t: ["--preset", "hp7"], "invalid choice"),
+    "unusable device": (lambda t: ["--device", "nonsense"], "not usable"),
     "non-integer steps": (lambda t: ["--steps", "x"], "invalid int"),
 }
 

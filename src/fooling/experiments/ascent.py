@@ -213,6 +213,15 @@ def mean_image(classifier: Classifier) -> torch.Tensor:
     return m.clamp(0.0, 1.0).view(c, 1, 1).expand(c, s, s).contiguous().to(classifier.device)
 
 
+def check_device(device: str) -> None:
+    """Raise a one-line ``ConfigError`` where ``device`` cannot hold a tensor here."""
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError, ValueError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"device {device!r} is not usable: {reason}") from None
+
+
 Callback = Callable[[AscentStats], None]
 
 
@@ -222,6 +231,7 @@ class Ascent:
     def __init__(self, cfg: AscentConfig):
         self.cfg = cfg
         self.search = cfg.search()
+        check_device(cfg.device)
         self.classifier: Classifier = create_classifier(
             cfg.model, weights=cfg.weights, device=cfg.device
         )
