@@ -11,6 +11,7 @@ asserts. On a CPU the 256x256 ratio is bounded by arithmetic: both renderers the
 their time in the same per-pixel maths, and batching only removes per-node overhead.
 
 Run: python benchmarks/cppn_render.py [--genomes 200] [--mutations 30] [--device cuda]
+     [--threads 1] [--inputs raw]
 """
 
 from __future__ import annotations
@@ -56,8 +57,12 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--inputs", default="normalized", choices=["normalized", "raw"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = ap.parse_args()
     device = torch.device(args.device)
+    if args.threads:
+        # On a shared machine, multi-threaded ops wait for busy cores at every op.
+        torch.set_num_threads(args.threads)
 
     print(f"device {device}, torch threads {torch.get_num_threads()}, "
           f"{args.genomes} genomes x {args.mutations} mutations, inputs={args.inputs}")  # fmt: skip
