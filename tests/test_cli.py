@@ -131,5 +131,6 @@ def test_errors_from_a_real_process_have_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
-        "fooling: error: unknown model 'nope'; known models: lenet-mnist, lenet-mnist-b"
+        "fooling: error: unknown model 'nope'; known models: alexnet, caffenet, "
+        "efficientnet-lite0, lenet-mnist, lenet-mnist-b, or module.path:factory"
     )

@@ -1,13 +1,23 @@
 """The classifier wrapper: an ``nn.Module`` plus the spec of the input it expects.
 
-Images outside the classifier are float32 ``(N, C, H, W)`` in [0, 1] (DESIGN.md). The wrapper
-owns every preprocessing step between that and the network: scale, mean/std, channel order.
+Images outside the classifier are float32 ``(N, C, H, W)`` in [0, 1] (DESIGN.md), at whatever
+resolution their encoding renders (28 for MNIST, 256 for ImageNet as in the paper). The wrapper
+owns every preprocessing step between that and the network:
+
+1. geometry: an image already at the network's input size goes in as it is; any other is
+   resized (bilinear, antialiased; the shorter side) to ``resize_size`` and cut to the input
+   size, either by one centre crop or by the paper's 10 crops (4 corners and the centre, and
+   their mirrors), whose softmax outputs are averaged (PAPER.md §1.2);
+2. values: ``x * scale`` then per-channel ``(. - mean) / std``, the channels reordered to the
+   network's order, and a per-pixel mean image subtracted where the network has one (CaffeNet,
+   and the released code's MNIST query preprocessing).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -15,13 +25,16 @@ from torch import nn
 
 from ..errors import ConfigError, FoolingError
 
+CROPS = ("center", "ten")
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
 
 @dataclasses.dataclass(frozen=True)
 class ClassifierSpec:
     """What a network expects and what its outputs mean.
 
     The network sees ``(x * scale - mean) / std`` per channel, with ``x`` in [0, 1] and the
-    channels reordered to ``channel_order``.
+    channels reordered to ``channel_order``, minus the classifier's mean image if it has one.
 
     Attributes:
         name: registry name.
@@ -33,6 +46,14 @@ class ClassifierSpec:
         std: per-channel std divided after the mean.
         channel_order: ``"RGB"`` or ``"BGR"`` (the network's order; images arrive as RGB).
         labels: the K class names.
+        resize_size: side an image of another size than ``input_size`` is resized to (the
+            shorter side) before cropping (``None``: ``input_size``, no crop). It is also the
+            resolution evolution renders at by default (256 for the ImageNet networks).
+        crop: ``"center"`` (one centre crop) or ``"ten"`` (the paper's 10 crops, softmax
+            averaged).
+        mean_image: where the per-pixel mean image subtracted comes from (``None``: none);
+            the pixels themselves are held by the ``Classifier``.
+        notes: free text for the run directory (weights' origin, substitutions).
     """
 
     name: str
@@ -44,12 +65,37 @@ class ClassifierSpec:
     std: tuple[float, ...] = (1.0,)
     channel_order: str = "RGB"
     labels: tuple[str, ...] = ()
+    resize_size: int | None = None
+    crop: str = "center"
+    mean_image: str | None = None
+    notes: str = ""
 
     def __post_init__(self) -> None:
         if self.labels and len(self.labels) != self.num_classes:
             raise ConfigError(
                 f"{self.name}: {len(self.labels)} labels given for {self.num_classes} classes"
             )
+        if self.crop not in CROPS:
+            raise ConfigError(f"crop must be one of {', '.join(CROPS)}, got {self.crop!r}")
+        if self.input_size < 1:
+            raise ConfigError(f"input size must be positive, got {self.input_size}")
+        if self.resize_size is not None and self.resize_size < self.input_size:
+            raise ConfigError(
+                f"{self.name}: resize size {self.resize_size} is smaller than the input "
+                f"size {self.input_size}"
+            )
+        if self.channel_order not in ("RGB", "BGR"):
+            raise ConfigError(f"channel order must be RGB or BGR, got {self.channel_order!r}")
+
+    @property
+    def image_size(self) -> int:
+        """The side images are best rendered at: ``resize_size`` or the input size."""
+        return self.resize_size or self.input_size
+
+    @property
+    def views(self) -> int:
+        """Network inputs per image: 10 for the 10-crop policy, else 1."""
+        return 10 if self.crop == "ten" else 1
 
     def label(self, k: int) -> str:
         return self.labels[k] if self.labels else str(k)
@@ -66,20 +112,52 @@ class Classifier(nn.Module):
     Args:
         module: maps preprocessed ``(N, C, H, W)`` to logits ``(N, K)``.
         spec: what the module expects.
-        batch_size: largest batch ``probs`` sends through ``module`` at once.
+        batch_size: largest number of network inputs (crops) ``probs`` sends through
+            ``module`` at once.
+        mean_image: ``(C, S, S)`` per-pixel mean in the network's units and channel order,
+            subtracted from every view; ``S`` at least the input size (its centre window is
+            used for every crop, as the released code did).
+        autocast: ``"bf16"`` or ``"fp16"`` to score under ``torch.autocast`` (``None``: off).
     """
 
-    def __init__(self, module: nn.Module, spec: ClassifierSpec, *, batch_size: int = 1024):
+    def __init__(
+        self,
+        module: nn.Module,
+        spec: ClassifierSpec,
+        *,
+        batch_size: int = 1024,
+        mean_image: torch.Tensor | None = None,
+        autocast: str | None = None,
+    ):
         super().__init__()
         self.module = module.eval()
         self.spec = spec
         self.batch_size = batch_size
+        self.autocast = autocast
         c = spec.input_channels
         mean = torch.tensor(_per_channel(spec.mean, c), dtype=torch.float32)
         std = torch.tensor(_per_channel(spec.std, c), dtype=torch.float32)
         # (x * scale - mean) / std  ==  x * a + b, folded once.
         self.register_buffer("_a", (spec.scale / std).view(1, c, 1, 1), persistent=False)
         self.register_buffer("_b", (-mean / std).view(1, c, 1, 1), persistent=False)
+        if mean_image is not None:
+            mean_image = _centre(mean_image.to(torch.float32), spec.input_size, spec.name)
+            if mean_image.shape[0] != c:
+                raise ConfigError(
+                    f"{spec.name}: mean image has {mean_image.shape[0]} channels, expected {c}"
+                )
+            mean_image = mean_image.unsqueeze(0).contiguous()
+        self.register_buffer("_mean_image", mean_image, persistent=False)
+
+    @property
+    def autocast(self) -> str | None:
+        return self._autocast
+
+    @autocast.setter
+    def autocast(self, value: str | None) -> None:
+        if value is not None and value not in AUTOCAST:
+            raise ConfigError(f"autocast must be one of {', '.join(AUTOCAST)}, got {value!r}")
+        self._autocast = value
 
     @property
     def device(self) -> torch.device:
@@ -89,34 +167,79 @@ class Classifier(nn.Module):
     def num_classes(self) -> int:
         return self.spec.num_classes
 
-    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """[0, 1] RGB/grey ``(N, C, H, W)`` -> the network's input."""
+    def views(self, images: torch.Tensor) -> torch.Tensor:
+        """The geometry step: ``(N, C, H, W)`` -> ``(V * N, C, s, s)`` network-sized views,
+        view-major (the first N are the first view of every image). ``V`` is 1, or 10 for
+        an image that is not already at the input size under the 10-crop policy."""
         s = self.spec
         if images.ndim != 4 or images.shape[1] != s.input_channels:
             raise FoolingError(
                 f"{s.name} takes images (N, {s.input_channels}, H, W); got {tuple(images.shape)}"
             )
-        if images.shape[-2:] != (s.input_size, s.input_size):
-            raise FoolingError(
-                f"{s.name} takes {s.input_size}x{s.input_size} images; "
-                f"got {images.shape[-2]}x{images.shape[-1]}"
+        h, w = images.shape[-2:]
+        side = s.input_size
+        if (h, w) == (side, side):
+            return images
+        r = s.image_size
+        if min(h, w) != r:
+            nh, nw = (r, max(r, round(w * r / h))) if h <= w else (max(r, round(h * r / w)), r)
+            images = nn.functional.interpolate(
+                images, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True
             )
-        x = images.to(self.device, torch.float32) * self._a + self._b
-        if s.channel_order == "BGR":
+            h, w = nh, nw
+        top, left = (h - side) // 2, (w - side) // 2
+        if s.crop == "center":
+            return images[:, :, top : top + side, left : left + side]
+        corners = [(0, 0), (0, w - side), (h - side, 0), (h - side, w - side), (top, left)]
+        crops = [images[:, :, y : y + side, x : x + side] for y, x in corners]
+        crops += [c.flip(-1) for c in crops]
+        return torch.cat(crops)
+
+    def normalize(self, views: torch.Tensor) -> torch.Tensor:
+        """The value step: network-sized [0, 1] RGB/grey views -> the network's input."""
+        x = views.to(self.device, torch.float32) * self._a + self._b
+        if self.spec.channel_order == "BGR":
             x = x.flip(1)
+        if self._mean_image is not None:
+            x = x - self._mean_image
         return x
 
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """[0, 1] RGB/grey ``(N, C, H, W)`` -> the network's input ``(V * N, C, s, s)``."""
+        return self.normalize(self.views(images.to(self.device)))
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Differentiable logits ``(N, K)`` of images ``(N, C, H, W)`` in [0, 1]."""
-        return self.module(self.preprocess(images))
+        """Differentiable logits ``(N, K)`` of images ``(N, C, H, W)`` in [0, 1].
+
+        Under the 10-crop policy these are the log of the mean softmax over the crops, so
+        ``softmax(forward(x))`` is the paper's 10-crop confidence.
+        """
+        n = images.shape[0]
+        x = self.preprocess(images)
+        logits = self.module(x)
+        if x.shape[0] == n:
+            return logits
+        probs = torch.softmax(logits.float(), dim=1).view(-1, n, logits.shape[1]).mean(0)
+        return probs.clamp_min(torch.finfo(torch.float32).tiny).log()
+
+    @contextlib.contextmanager
+    def _precision(self) -> Iterator[None]:
+        if self.autocast is None:
+            yield
+            return
+        with torch.autocast(device_type=self.device.type, dtype=AUTOCAST[self.autocast]):
+            yield
 
     @torch.inference_mode()
     def probs(self, images: torch.Tensor) -> torch.Tensor:
-        """Softmax probabilities ``(N, K)`` float32, computed in batches of ``batch_size``."""
-        out = [
-            torch.softmax(self.forward(chunk).float(), dim=1)
-            for chunk in images.split(self.batch_size)
-        ]
+        """Softmax probabilities ``(N, K)`` float32 (10-crop: the mean over the crops),
+        computed in chunks of at most ``batch_size`` network inputs."""
+        chunk = max(1, self.batch_size // self.spec.views)
+        out = []
+        with self._precision():
+            for part in images.split(chunk):
+                logits = self.forward(part).float()
+                out.append(torch.softmax(logits, dim=1))
         probs = torch.cat(out) if out else images.new_zeros(0, self.num_classes)
         if probs.shape != (images.shape[0], self.num_classes):
             raise FoolingError(
@@ -127,8 +250,23 @@ class Classifier(nn.Module):
             raise FoolingError(f"{self.spec.name} returned NaN or infinite scores")
         return probs
 
+    def zero_image(self) -> torch.Tensor:
+        """The input-sized image ``(C, s, s)`` in [0, 1] (clipped) that the preprocessing
+        maps to zero: the mean image for networks that subtract one."""
+        s = self.spec
+        x = torch.zeros(1, s.input_channels, s.input_size, s.input_size, device=self.device)
+        if self._mean_image is not None:
+            x = x + self._mean_image
+        if s.channel_order == "BGR":
+            x = x.flip(1)
+        return ((x - self._b) / self._a).clamp(0.0, 1.0)[0]
+
     def extra_repr(self) -> str:
-        return f"spec={self.spec.name!r}, num_classes={self.num_classes}"
+        s = self.spec
+        return (
+            f"spec={s.name!r}, num_classes={self.num_classes}, input_size={s.input_size}, "
+            f"crop={s.crop!r}, batch_size={self.batch_size}, autocast={self.autocast!r}"
+        )
 
 
 def _per_channel(values: Sequence[float], c: int) -> list[float]:
@@ -138,3 +276,14 @@ def _per_channel(values: Sequence[float], c: int) -> list[float]:
     if len(values) != c:
         raise ConfigError(f"expected 1 or {c} per-channel values, got {len(values)}")
     return values
+
+
+def _centre(image: torch.Tensor, side: int, name: str) -> torch.Tensor:
+    """The centre ``side`` x ``side`` window of a ``(C, H, W)`` image."""
+    if image.ndim != 3:
+        raise ConfigError(f"{name}: a mean image must be (C, H, W), got {tuple(image.shape)}")
+    h, w = image.shape[-2:]
+    if h < side or w < side:
+        raise ConfigError(f"{name}: mean image {h}x{w} is smaller than the input {side}x{side}")
+    top, left = (h - side) // 2, (w - side) // 2
+    return image[:, top : top + side, left : left + side]

