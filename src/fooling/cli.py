@@ -20,24 +20,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _classes(text: str) -> tuple[int, ...]:
-    """``"0-9"``, ``"1,5,7"`` or ``"0-4,9"`` -> class indices."""
-    out: list[int] = []
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                if hi < lo:
-                    raise ValueError
-                out.extend(range(lo, hi + 1))
-            elif part:
-                out.append(int(part))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a class list: {text!r} (e.g. 0-9 or 1,5,7)"
-        ) from None
+def _classes(text: str) -> tuple[int | str, ...]:
+    """``"0-9"``, ``"1,5,7"``, ``"0-4,9"`` or class names (``"tench,goldfish"``) -> class
+    indices and names (names are resolved against the model's labels later)."""
+    out: list[int | str] = []
+    for part in (p.strip() for p in text.split(",")):
+        lo, dash, hi = part.partition("-")
+        if part.isdigit():
+            out.append(int(part))
+        elif dash and lo.strip().isdigit() and hi.strip().isdigit():
+            if int(hi) < int(lo):
+                raise argparse.ArgumentTypeError(
+                    f"not a class list: {text!r} ({part}: empty range)"
+                )
+            out.extend(range(int(lo), int(hi) + 1))
+        elif part and not part[0].isdigit() and part[0] != "-":
+            out.append(part)
+        elif part or not out:
+            raise argparse.ArgumentTypeError(
+                f"not a class list: {text!r} (e.g. 0-9, 1,5,7 or tench,goldfish)"
+            )
     return tuple(out)
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    """``"0.485,0.456,0.406"`` -> a tuple of floats."""
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,11 +69,36 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a killed run")
     e.add_argument("--batch-size", type=int, default=200, help="offspring per generation")
     e.add_argument("--init-size", type=int, default=200, help="initial random genomes")
-    e.add_argument("--classes", type=_classes, help="target classes, e.g. 0-9 or 1,5,7")
-    e.add_argument("--device", default="cpu")
-    e.add_argument("--eval-batch-size", type=int, default=1024)
+    e.add_argument(
+        "--classes", type=_classes, help="target classes, e.g. 0-9, 1,5,7 or tench,goldfish"
+    )
+    e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    e.add_argument(
+        "--eval-batch-size", type=int, default=1024, help="largest batch (crops) scored at once"
+    )
+    e.add_argument("--autocast", choices=["bf16", "fp16"], help="score under torch.autocast")
     e.add_argument("--checkpoint-every", type=int, default=50)
-    e.add_argument("--size", type=int, help="rendered image side (default: the model's input)")
+    e.add_argument(
+        "--size",
+        type=int,
+        help="rendered image side (default: the model's image size, 256 for ImageNet models)",
+    )
+    m = e.add_argument_group("classifier preprocessing")
+    m.add_argument(
+        "--crop", choices=["center", "ten"], help="one centre crop, or the paper's 10 crops"
+    )
+    m.add_argument(
+        "--mean-image", help="mean image file (.npy, .binaryproto, PNG) for caffenet / LeNet"
+    )
+    m.add_argument(
+        "--subtract-mean",
+        action="store_true",
+        help="LeNet: the released code's query preprocessing (mean image subtracted)",
+    )
+    m.add_argument("--input-size", type=int, help="module:factory models: input side (224)")
+    m.add_argument("--mean", type=_floats, help="module:factory models: per-channel mean")
+    m.add_argument("--std", type=_floats, help="module:factory models: per-channel std")
+    m.add_argument("--labels", help="module:factory models: class names, one per line")
     d = e.add_argument_group("direct encoding")
     d.add_argument("--mutation-rate", type=float, default=0.1)
     d.add_argument("--eta-m", type=float, default=15.0)
@@ -76,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--crossover-rate", type=float, default=0.5)
     d.add_argument("--eta-c", type=float, default=10.0)
     d.add_argument(
+        "--genome-dtype",
+        choices=["float32", "uint8"],
+        help="genome storage (default: uint8 for colour, float32 for grey)",
+    )
+    d.add_argument(
         "--halve-every",
         type=int,
         default=0,
@@ -83,7 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c = e.add_argument_group("CPPN encoding")
     c.add_argument("--cppn-inputs", default="normalized", choices=["normalized", "raw"])
-    c.add_argument("--colour", default="hls", choices=["hls", "hsv"])
+    c.add_argument(
+        "--colour",
+        default="hls",
+        choices=["hls", "hsv", "rgb"],
+        help="colour decoding (both encodings): OpenCV 8-bit HLS as released (default), "
+        "clean HSV, or RGB (direct only)",
+    )
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     t = sub.add_parser("train", help="train a network")
@@ -179,6 +226,15 @@ def _evolve(args: argparse.Namespace) -> int:
             halve_every=args.halve_every,
             cppn_inputs=args.cppn_inputs,
             colour=args.colour,
+            genome_dtype=args.genome_dtype,
+            autocast=args.autocast,
+            crop=args.crop,
+            mean_image=args.mean_image,
+            subtract_mean=args.subtract_mean,
+            input_size=args.input_size,
+            mean=args.mean,
+            std=args.std,
+            labels=args.labels,
         )
         out = args.out or _default_out(cfg)
         progress = _Progress(args.quiet)

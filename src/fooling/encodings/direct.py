@@ -1,7 +1,15 @@
 """The direct encoding (PAPER.md §2): one gene per pixel and channel, in [0, 1].
 
-A genome batch is a float32 tensor ``(N, C, H, W)`` on the encoding's device. A gene ``g``
-renders to the 8-bit level ``trunc(255 g)`` as in the released code.
+A genome batch is a tensor ``(N, C, H, W)`` on the encoding's device: float32 genes ``g`` in
+[0, 1], each rendering to the 8-bit level ``trunc(255 g)`` as in the released code, or -- to hold
+1000 ImageNet champions at 256x256 in a quarter of the memory -- uint8 genes that *are* the
+levels. Variation of a uint8 gene ``b`` acts on the centre of its level, ``(b + 0.5) / 255``,
+and the result is quantised back (``trunc(255 g)``), so a step is unbiased; what is lost is
+only the drift of a float gene inside one level.
+
+Three channels are decoded as colour like the released code: the levels read as OpenCV 8-bit
+HLS (hue byte ``h`` is ``2 h`` degrees, bytes 180..255 wrap; PAPER.md §2), or as a clean HSV,
+or taken as RGB directly.
 """
 
 from __future__ import annotations
@@ -15,15 +23,23 @@ from safetensors.torch import load_file, save_file
 
 from .. import _io
 from ..errors import ConfigError, DataError
+from .cppn import hls_bytes_to_rgb, hsv_to_rgb
+
+COLOURS = ("hls", "hsv", "rgb")
+DTYPES = ("float32", "uint8")
 
 
 class DirectEncoding:
     """Pixels as genes, with the released code's polynomial mutation and SBX crossover.
 
     Args:
-        channels: C (1 grey; 3 colour, rendered as given — colour spaces belong to callers).
+        channels: C (1 grey; 3 colour).
         size: image side H = W.
         device: where genomes live.
+        colour: for 3 channels, how the three levels of a pixel become RGB: ``"hls"``
+            (OpenCV 8-bit HLS with the hue wrap, the released code), ``"hsv"`` (a clean HSV,
+            each level / 255) or ``"rgb"`` (the levels are R, G, B).
+        dtype: genome storage, ``"float32"`` or ``"uint8"`` (the 8-bit levels themselves).
         mutation_rate: per-gene probability of polynomial mutation (paper and code: 0.1).
         eta_m: polynomial mutation distribution index (15).
         crossover: apply SBX to consecutive parent pairs before mutation (the released code
@@ -48,6 +64,8 @@ class DirectEncoding:
         crossover_rate: float = 0.5,
         eta_c: float = 10.0,
         halve_every: int = 0,
+        colour: str = "rgb",
+        dtype: str = "float32",
     ):
         for key, value in (("mutation_rate", mutation_rate), ("crossover_rate", crossover_rate)):
             if not 0.0 <= value <= 1.0:
@@ -58,6 +76,12 @@ class DirectEncoding:
             raise ConfigError(f"halve_every must be >= 0, got {halve_every}")
         if channels not in (1, 3) or size < 1:
             raise ConfigError(f"bad image shape: {channels} channels, side {size}")
+        if colour not in COLOURS:
+            raise ConfigError(f"colour must be one of {', '.join(COLOURS)}, got {colour!r}")
+        if dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        self.colour = colour
+        self.dtype = dtype
         self.channels = channels
         self.size = size
         self.device = torch.device(device)
@@ -90,6 +114,8 @@ class DirectEncoding:
             "crossover": "sbx" if self.crossover else "none",
             "crossover_rate": self.crossover_rate,
             "eta_c": self.eta_c,
+            "colour": "grey" if self.channels == 1 else self.colour,
+            "genome_dtype": self.dtype,
         }
 
     # -- genomes -------------------------------------------------------------------------
@@ -98,8 +124,22 @@ class DirectEncoding:
         return torch.rand(shape, generator=generator, device=generator.device).to(self.device)
 
     def init(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """``n`` genomes, every gene uniform in [0, 1)."""
-        return self._rand((n, self.channels, self.size, self.size), generator)
+        """``n`` genomes, every gene uniform in [0, 1) (uint8: its level, 0..254)."""
+        return self._from_genes(self._rand((n, self.channels, self.size, self.size), generator))
+
+    @property
+    def _bytes(self) -> bool:
+        return self.dtype == "uint8"
+
+    def _to_genes(self, g: torch.Tensor) -> torch.Tensor:
+        """Stored genes -> float genes in [0, 1] (uint8: the centre of the level)."""
+        return g.float().add_(0.5).div_(255.0) if self._bytes else g
+
+    def _from_genes(self, g: torch.Tensor) -> torch.Tensor:
+        """Float genes in [0, 1] -> stored genes (uint8: the level ``trunc(255 g)``)."""
+        if self._bytes:
+            return torch.floor(g * 255.0).clamp_(0.0, 255.0).to(torch.uint8)
+        return g
 
     def rate(self, generation: int) -> float:
         """The per-gene mutation rate at ``generation``."""
@@ -125,7 +165,7 @@ class DirectEncoding:
         r = self._rand(chosen.shape, generator)
         e = 1.0 / (self.eta_m + 1.0)
         delta = torch.where(r < 0.5, (2 * r) ** e - 1, 1 - (2 * (1 - r)) ** e)
-        flat[chosen] = (flat[chosen] + delta).clamp_(0.0, 1.0)
+        flat[chosen] = self._from_genes((self._to_genes(flat[chosen]) + delta).clamp_(0.0, 1.0))
         return g
 
     def _sbx(self, g: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -135,7 +175,7 @@ class DirectEncoding:
         n_pairs = g.shape[0] // 2
         crossed = (self._rand((n_pairs,), generator) < self.crossover_rate).nonzero().squeeze(1)
         i1, i2 = 2 * crossed, 2 * crossed + 1
-        p1, p2 = g[i1], g[i2]
+        p1, p2 = self._to_genes(g[i1]), self._to_genes(g[i2])
         u = self._rand(p1.shape, generator)
         swap = self._rand(p1.shape, generator) < 0.5
         y1, y2 = torch.minimum(p1, p2), torch.maximum(p1, p2)
@@ -153,13 +193,24 @@ class DirectEncoding:
         c1 = (0.5 * ((y1 + y2) - betaq(1.0 + 2.0 * y1 / span) * diff)).clamp_(0.0, 1.0)
         c2 = (0.5 * ((y1 + y2) + betaq(1.0 + 2.0 * (1.0 - y2) / span) * diff)).clamp_(0.0, 1.0)
         c1, c2 = torch.where(swap, c2, c1), torch.where(swap, c1, c2)
-        g[i1] = torch.where(differ, c1, p1)
-        g[i2] = torch.where(differ, c2, p2)
+        g[i1] = self._from_genes(torch.where(differ, c1, p1))
+        g[i2] = self._from_genes(torch.where(differ, c2, p2))
         return g
 
     def render(self, genomes: torch.Tensor) -> torch.Tensor:
-        """8-bit levels: ``trunc(255 g) / 255``."""
-        return torch.floor(genomes * 255.0) / 255.0
+        """8-bit levels ``trunc(255 g)``: grey or RGB ``level / 255``, or decoded from HLS /
+        HSV (RGB out, on 8-bit levels); ``(N, C, H, W)`` float32."""
+        if self._bytes:
+            levels = genomes.to(torch.float32)
+            if self.channels == 1 or self.colour == "rgb":
+                return levels / 255.0
+        else:
+            if self.channels == 1 or self.colour == "rgb":
+                return torch.floor(genomes * 255.0) / 255.0
+            levels = torch.floor(genomes * 255.0)
+        if self.colour == "hls":
+            return hls_bytes_to_rgb(levels)
+        return hsv_to_rgb(levels / 255.0)
 
     def take(self, genomes: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         return genomes[index.to(genomes.device)]
@@ -189,7 +240,12 @@ class DirectEncoding:
                 f"{path}: genomes of shape {tuple(g.shape)} do not fit "
                 f"{self.channels}x{self.size}x{self.size} images"
             )
-        return g.to(self.device, torch.float32)
+        if not self._bytes and g.is_floating_point():
+            g = g.float()
+        want = torch.uint8 if self._bytes else torch.float32
+        if g.dtype != want:
+            raise DataError(f"{path}: genomes stored as {g.dtype}, this encoding uses {want}")
+        return g.to(self.device)
 
 
 def bernoulli_positions(n: int, p: float, generator: torch.Generator) -> torch.Tensor:

@@ -29,6 +29,7 @@ from .. import __version__, _io, rundir
 from ..errors import ConfigError, UnknownNameError
 from ..models import Classifier, create_classifier
 from ..search.gradient import AscentResult, AscentStats, GradientAscent
+from .config import resolve_classes
 
 log = logging.getLogger(__name__)
 
@@ -201,16 +202,10 @@ def mean_image(classifier: Classifier) -> torch.Tensor:
 
     The network sees ``(x * scale - mean) / std``, so it is ``mean / scale`` per channel,
     clipped to [0, 1] — black for ``lenet-mnist`` (no mean), mid-grey (127/255) for
-    EfficientNet-Lite's ``(255 x - 127) / 128``. The released code used CaffeNet's per-pixel
-    ImageNet mean; pass such an image as ``mean_image`` where the classifier has one.
+    EfficientNet-Lite's ``(255 x - 127) / 128``, and the per-pixel ImageNet mean (its centre
+    227 window) for ``caffenet``, as the released code used.
     """
-    spec = classifier.spec
-    c, s = spec.input_channels, spec.input_size
-    values = list(spec.mean)
-    if len(values) == 1:
-        values = values * c
-    m = torch.tensor(values, dtype=torch.float32) / float(spec.scale)
-    return m.clamp(0.0, 1.0).view(c, 1, 1).expand(c, s, s).contiguous().to(classifier.device)
+    return classifier.zero_image()
 
 
 def check_device(device: str) -> None:
@@ -236,12 +231,8 @@ class Ascent:
             cfg.model, weights=cfg.weights, device=cfg.device
         )
         spec = self.classifier.spec
-        self.targets = (
-            list(cfg.classes) if cfg.classes is not None else list(range(spec.num_classes))
-        )
-        bad = [k for k in self.targets if not 0 <= k < spec.num_classes]
-        if bad:
-            raise ConfigError(f"classes {bad} out of range for {spec.name} ({spec.num_classes})")
+        labels = [spec.label(k) for k in range(spec.num_classes)]
+        self.targets = resolve_classes(cfg.classes, labels, spec.name)
         self.mean = (
             self._image(cfg.mean_image, "mean image")
             if cfg.mean_image is not None

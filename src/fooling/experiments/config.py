@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConfigError
+
+AUTOCAST = ("bf16", "fp16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,15 +23,28 @@ class EvolveConfig:
         seed: seeds every random choice of the run.
         batch_size: offspring per generation.
         init_size: genomes in the initial random batch.
-        classes: target class indices (``None``: every class of the model).
+        classes: target classes, indices or class names (``None``: every class of the
+            model); names are resolved against the model's labels (``resolve_classes``).
         device: where the classifier, the archive and the genomes live.
         eval_batch_size: largest batch the classifier scores at once.
         checkpoint_every: generations between checkpoints (one is always written at the end).
-        size: rendered image side (``None``: the classifier's input size).
+        size: rendered image side (``None``: the classifier's preferred image size, e.g. 256
+            for the ImageNet networks; the classifier resizes and crops to its input).
         mutation_rate, eta_m, crossover, crossover_rate, eta_c, halve_every: direct encoding.
             ``crossover`` is off by default: the paper describes mutation alone, and on MNIST
             the released code's SBX slows the search (README, "Variants").
-        cppn_inputs, colour: CPPN encoding.
+        cppn_inputs: CPPN encoding.
+        colour: 3-channel colour decoding: ``"hls"`` (released code), ``"hsv"``, or, for the
+            direct encoding, ``"rgb"``.
+        genome_dtype: direct-encoding genome storage, ``"float32"`` or ``"uint8"`` (``None``:
+            uint8 for colour images, so 1000 ImageNet champions fit in 200 MB; float32 for
+            grey ones, as the MNIST runs always were).
+        autocast: ``"bf16"`` or ``"fp16"``: score under ``torch.autocast``.
+        crop: override the classifier's crop policy (``"center"`` or ``"ten"``).
+        mean_image: a mean-image file for the classifier (``caffenet``; LeNet with
+            ``subtract_mean``).
+        subtract_mean: LeNet: the released code's query preprocessing, mean image subtracted.
+        input_size, mean, std, labels: preprocessing of a ``module.path:factory`` model.
     """
 
     model: str = "lenet-mnist"
@@ -38,7 +54,7 @@ class EvolveConfig:
     seed: int = 0
     batch_size: int = 200
     init_size: int = 200
-    classes: tuple[int, ...] | None = None
+    classes: tuple[int | str, ...] | None = None
     device: str = "cpu"
     eval_batch_size: int = 1024
     checkpoint_every: int = 50
@@ -51,6 +67,15 @@ class EvolveConfig:
     halve_every: int = 0
     cppn_inputs: str = "normalized"
     colour: str = "hls"
+    genome_dtype: str | None = None
+    autocast: str | None = None
+    crop: str | None = None
+    mean_image: str | None = None
+    subtract_mean: bool = False
+    input_size: int | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    labels: str | None = None
 
     def __post_init__(self) -> None:
         positive = ("generations", "batch_size", "init_size", "eval_batch_size", "checkpoint_every")
@@ -69,12 +94,40 @@ class EvolveConfig:
             raise ConfigError(
                 f"cppn_inputs must be 'normalized' or 'raw', got {self.cppn_inputs!r}"
             )
-        if self.colour not in ("hls", "hsv"):
-            raise ConfigError(f"colour must be 'hls' or 'hsv', got {self.colour!r}")
+        if self.colour not in ("hls", "hsv", "rgb"):
+            raise ConfigError(f"colour must be 'hls', 'hsv' or 'rgb', got {self.colour!r}")
+        if self.colour == "rgb" and self.encoding == "cppn":
+            raise ConfigError("colour 'rgb' is for the direct encoding; the CPPN takes hls or hsv")
+        if self.genome_dtype not in (None, "float32", "uint8"):
+            raise ConfigError(
+                f"genome_dtype must be 'float32' or 'uint8', got {self.genome_dtype!r}"
+            )
+        if self.autocast not in (None, *AUTOCAST):
+            raise ConfigError(f"autocast must be 'bf16' or 'fp16', got {self.autocast!r}")
+        if self.crop not in (None, "center", "ten"):
+            raise ConfigError(f"crop must be 'center' or 'ten', got {self.crop!r}")
+        if self.input_size is not None and self.input_size <= 0:
+            raise ConfigError(f"input_size must be positive, got {self.input_size}")
+        if self.std is not None and any(v == 0 for v in self.std):
+            raise ConfigError("std must not be zero")
+
+    def model_options(self) -> dict[str, Any]:
+        """The classifier's own options that this config sets (``create_classifier``)."""
+        options: dict[str, Any] = {
+            "mean_image": self.mean_image,
+            "input_size": self.input_size,
+            "mean": self.mean,
+            "std": self.std,
+            "labels": self.labels,
+        }
+        if self.subtract_mean:
+            options["subtract_mean"] = True
+        return {k: v for k, v in options.items() if v is not None}
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["classes"] = list(self.classes) if self.classes is not None else None
+        for key in ("classes", "mean", "std"):
+            d[key] = list(d[key]) if d[key] is not None else None
         return d
 
     @classmethod
@@ -84,6 +137,48 @@ class EvolveConfig:
         if unknown:
             raise ConfigError(f"unknown config keys: {', '.join(sorted(unknown))}")
         d = dict(d)
-        if d.get("classes") is not None:
-            d["classes"] = tuple(d["classes"])
+        for key in ("classes", "mean", "std"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
         return cls(**d)
+
+
+def resolve_classes(
+    classes: Sequence[int | str] | None, labels: Sequence[str], model: str
+) -> list[int]:
+    """Class indices for ``classes`` (indices, or names matched case-insensitively against
+    ``labels``); every class where ``classes`` is ``None``.
+
+    Raises:
+        ConfigError: an index out of range, an unknown or ambiguous name, or a repeat.
+    """
+    n = len(labels)
+    if classes is None:
+        return list(range(n))
+    lookup: dict[str, list[int]] = {}
+    for k, label in enumerate(labels):
+        lookup.setdefault(label.strip().lower(), []).append(k)
+    out: list[int] = []
+    bad: list[int] = []
+    for c in classes:
+        if isinstance(c, str) and c.strip().isdigit():
+            c = int(c)
+        if isinstance(c, int):
+            (out if 0 <= c < n else bad).append(c)
+            continue
+        hits = lookup.get(c.strip().lower(), [])
+        if not hits:
+            near = [lab for lab in labels if c.strip().lower() in lab.lower()][:5]
+            hint = f" (did you mean: {', '.join(near)}?)" if near else ""
+            raise ConfigError(f"{model} has no class named {c!r}{hint}")
+        if len(hits) > 1:
+            raise ConfigError(
+                f"class name {c!r} is ambiguous in {model}: classes "
+                f"{', '.join(map(str, hits))}; give the index"
+            )
+        out.append(hits[0])
+    if bad:
+        raise ConfigError(f"classes {bad} out of range for {model} ({n})")
+    if len(set(out)) != len(out):
+        raise ConfigError("classes must not repeat")
+    return out

@@ -16,7 +16,7 @@ from ..encodings import create_encoding
 from ..errors import ConfigError, RunDirError
 from ..models import Classifier, create_classifier
 from ..search import MapElites
-from .config import EvolveConfig
+from .config import EvolveConfig, resolve_classes
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +48,25 @@ class Evolution:
         distributed.init(cfg.device)
         device = distributed.local_device(cfg.device)
         self.classifier: Classifier = create_classifier(
-            cfg.model, weights=cfg.weights, device=device, batch_size=cfg.eval_batch_size
+            cfg.model,
+            weights=cfg.weights,
+            device=device,
+            batch_size=cfg.eval_batch_size,
+            autocast=cfg.autocast,
+            crop=cfg.crop,
+            **cfg.model_options(),
         )
         spec = self.classifier.spec
-        self.targets = (
-            list(cfg.classes) if cfg.classes is not None else list(range(spec.num_classes))
-        )
-        bad = [k for k in self.targets if not 0 <= k < spec.num_classes]
-        if bad:
-            raise ConfigError(f"classes {bad} out of range for {spec.name} ({spec.num_classes})")
-        size = cfg.size or spec.input_size
-        if size != spec.input_size:
-            raise ConfigError(
-                f"{spec.name} takes {spec.input_size}x{spec.input_size} images; "
-                f"rendering at {size} is not supported for it"
-            )
-        settings: dict[str, Any] = {"channels": spec.input_channels, "size": size, "device": device}
+        labels = [spec.label(k) for k in range(spec.num_classes)]
+        self.targets = resolve_classes(cfg.classes, labels, spec.name)
+        # Genomes render at their own resolution; the classifier resizes / crops to its input.
+        size = cfg.size or spec.image_size
+        channels = spec.input_channels
+        settings: dict[str, Any] = {"channels": channels, "size": size, "device": device}
         if cfg.encoding == "direct":
             settings.update(
+                colour=cfg.colour if channels == 3 else "rgb",
+                dtype=cfg.genome_dtype or ("uint8" if channels == 3 else "float32"),
                 mutation_rate=cfg.mutation_rate,
                 eta_m=cfg.eta_m,
                 crossover=cfg.crossover,
@@ -198,7 +199,11 @@ class Evolution:
 
     def restore(self, out: Path) -> None:
         state, champions_path = rundir.load_checkpoint(out)
-        if state.get("config") != self.cfg.to_dict():
+        try:
+            same = EvolveConfig.from_dict(state.get("config") or {}) == self.cfg
+        except (ConfigError, TypeError):
+            same = False
+        if not same:
             raise RunDirError(f"checkpoint in {out} was written by a different config")
         champions = self.encoding.load(champions_path)
         self.search.load_state_dict(state["search"], champions)
