@@ -169,3 +169,18 @@ def test_user_module_factory_with_preprocessing_and_labels(tmp_path):
     raw = create_classifier("conftest:Brightness", input_size=8, input_channels=1)
     assert raw.num_classes == 2  # found by one forward pass
     assert raw.probs(x)[0, 1] > 0.99 and raw.probs(x)[1, 0] > 0.99
+
+
+def test_default_forward_batch_is_small_for_imagenet_inputs_on_the_cpu():
+    assert create_classifier("efficientnet-lite0").batch_size == 32
+    assert create_classifier("lenet-mnist").batch_size == 1024
+    assert create_classifier("efficientnet-lite0", batch_size=8).batch_size == 8
+    with pytest.raises(ConfigError, match="batch size"):
+        create_classifier("lenet-mnist", batch_size=0)
+
+
+def test_allocator_tuning_is_idempotent():
+    from fooling._alloc import keep_freed_memory
+
+    first = keep_freed_memory()
+    assert isinstance(first, bool) and keep_freed_memory() == first

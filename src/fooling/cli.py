@@ -74,7 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     e.add_argument(
-        "--eval-batch-size", type=int, default=1024, help="largest batch (crops) scored at once"
+        "--eval-batch-size",
+        type=int,
+        help="genomes rendered and scored at once, and network inputs per forward pass "
+        "(default: 1024 genomes; 32 inputs on the CPU for ImageNet networks, else 1024)",
     )
     e.add_argument("--autocast", choices=["bf16", "fp16"], help="score under torch.autocast")
     e.add_argument("--checkpoint-every", type=int, default=50)
@@ -147,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ._alloc import keep_freed_memory
+
+    keep_freed_memory()  # CPU scoring of large images: see fooling._alloc
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,

@@ -136,9 +136,10 @@ class DirectEncoding:
         return g.float().add_(0.5).div_(255.0) if self._bytes else g
 
     def _from_genes(self, g: torch.Tensor) -> torch.Tensor:
-        """Float genes in [0, 1] -> stored genes (uint8: the level ``trunc(255 g)``)."""
+        """Float genes in [0, 1] -> stored genes (uint8: the level ``trunc(255 g)``). ``g`` is
+        a temporary of the caller's and is overwritten (no second float copy of a batch)."""
         if self._bytes:
-            return torch.floor(g * 255.0).clamp_(0.0, 255.0).to(torch.uint8)
+            return g.mul_(255.0).floor_().clamp_(0.0, 255.0).to(torch.uint8)
         return g
 
     def rate(self, generation: int) -> float:

@@ -26,7 +26,9 @@ class EvolveConfig:
         classes: target classes, indices or class names (``None``: every class of the
             model); names are resolved against the model's labels (``resolve_classes``).
         device: where the classifier, the archive and the genomes live.
-        eval_batch_size: largest batch the classifier scores at once.
+        eval_batch_size: largest batch of genomes rendered and scored at once, and of network
+            inputs per forward pass (``None``: 1024 genomes, and the classifier's default
+            forward batch: 32 on the CPU for ImageNet-sized inputs, 1024 otherwise).
         checkpoint_every: generations between checkpoints (one is always written at the end).
         size: rendered image side (``None``: the classifier's preferred image size, e.g. 256
             for the ImageNet networks; the classifier resizes and crops to its input).
@@ -56,7 +58,7 @@ class EvolveConfig:
     init_size: int = 200
     classes: tuple[int | str, ...] | None = None
     device: str = "cpu"
-    eval_batch_size: int = 1024
+    eval_batch_size: int | None = None
     checkpoint_every: int = 50
     size: int | None = None
     mutation_rate: float = 0.1
@@ -81,6 +83,8 @@ class EvolveConfig:
         positive = ("generations", "batch_size", "init_size", "eval_batch_size", "checkpoint_every")
         for key in positive:
             value = getattr(self, key)
+            if value is None and key == "eval_batch_size":
+                continue
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{key} must be a positive integer, got {value!r}")
         if self.size is not None and self.size <= 0:

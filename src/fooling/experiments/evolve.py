@@ -103,7 +103,7 @@ class Evolution:
         """Render and score a batch in fixed chunks of ``eval_batch_size`` genomes, shared
         among the ranks when launched by torchrun; ``(N, K_targets)`` on every rank."""
         n = self.encoding.count(genomes)
-        chunk = self.cfg.eval_batch_size
+        chunk = self.cfg.eval_batch_size or 1024
 
         def score_chunk(start: int, stop: int) -> torch.Tensor:
             part = genomes

@@ -44,7 +44,7 @@ def create_classifier(
     *,
     weights: str | Path | None = None,
     device: str | torch.device = "cpu",
-    batch_size: int = 1024,
+    batch_size: int | None = None,
     autocast: str | None = None,
     crop: str | None = None,
     **options: Any,
@@ -58,7 +58,8 @@ def create_classifier(
             ``fooling.models.user.user_classifier``).
         weights: a weights file to load instead of the default ones.
         device: where the network runs.
-        batch_size: largest number of network inputs scored at once.
+        batch_size: largest number of network inputs scored at once (``None``: the
+            classifier's default for its device, see ``Classifier``).
         autocast: ``"bf16"`` or ``"fp16"``: score under ``torch.autocast``.
         crop: override the model's crop policy: ``"center"`` or ``"ten"``.
         **options: the model's own options (``model_options(name)``), e.g. ``mean_image``
