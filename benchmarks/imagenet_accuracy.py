@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from fooling import create_classifier
+from fooling._alloc import keep_freed_memory
 from fooling.data import image_files, load_images
 from fooling.models.classifier import Classifier
 
@@ -53,6 +54,7 @@ def main() -> None:
     p.add_argument("--autocast", choices=["bf16", "fp16"])
     p.add_argument("--wrong-preprocessing", action="store_true")
     args = p.parse_args()
+    keep_freed_memory()  # as the fooling command does
     clf = create_classifier(
         args.model, weights=args.weights, crop=args.crop, autocast=args.autocast
     )
