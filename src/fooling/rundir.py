@@ -85,7 +85,10 @@ def image_name(k: int, label: str, confidence: float) -> str:
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """``(N, C, H, W)`` in [0, 1] on 8-bit levels -> ``(N, H, W, C)`` uint8 (exact)."""
+    """``(N, C, H, W)`` in [0, 1] on 8-bit levels (or uint8 levels already) ->
+    ``(N, H, W, C)`` uint8 (exact)."""
+    if images.dtype == torch.uint8:
+        return images.detach().cpu().permute(0, 2, 3, 1).numpy()
     return (
         (images.detach().float().cpu() * 255)
         .round()

@@ -99,11 +99,31 @@ class Evolution:
         probs = self.classifier.probs(images)
         return probs if self._all else probs[:, self._target_index]
 
+    @property
+    def chunk(self) -> int:
+        """Genomes rendered and scored at once: ``eval_batch_size``, else 1024, fewer for
+        large images so one chunk's float images stay near 256 MB (341 at 3x256x256)."""
+        if self.cfg.eval_batch_size is not None:
+            return self.cfg.eval_batch_size
+        pixels = self.encoding.channels * self.encoding.size**2
+        return max(1, min(1024, (1 << 26) // pixels))
+
+    def render_uint8(self, genomes: Any) -> torch.Tensor:
+        """Images ``(N, C, H, W)`` as uint8 levels, rendered a chunk at a time (1000
+        ImageNet champions take 197 MB so, not several GB of float temporaries)."""
+        n = self.encoding.count(genomes)
+        parts = []
+        for start in range(0, n, self.chunk):
+            index = torch.arange(start, min(n, start + self.chunk))
+            part = self.encoding.take(genomes, index.to(self.search.generator.device))
+            parts.append(self.encoding.render(part).mul_(255.0).round_().to(torch.uint8).cpu())
+        return torch.cat(parts)
+
     def score(self, genomes: Any) -> torch.Tensor:
         """Render and score a batch in fixed chunks of ``eval_batch_size`` genomes, shared
         among the ranks when launched by torchrun; ``(N, K_targets)`` on every rank."""
         n = self.encoding.count(genomes)
-        chunk = self.cfg.eval_batch_size or 1024
+        chunk = self.chunk
 
         def score_chunk(start: int, stop: int) -> torch.Tensor:
             part = genomes
@@ -235,7 +255,7 @@ class Evolution:
         archive = self.search.archive
         champions = self.search.champions
         self.encoding.save(champions, out / rundir.champions_file(self.encoding.name))
-        images = self.encoding.render(champions)
+        images = self.render_uint8(champions)
         conf = archive.confidence.cpu().tolist()
         labels = self.labels
         names = rundir.write_images(out, images, labels, conf, self.targets)
