@@ -20,6 +20,7 @@ import time
 import torch
 
 from fooling import GradientAscent, create_classifier
+from fooling._alloc import keep_freed_memory
 from fooling.experiments.ascent import mean_image
 
 
@@ -39,6 +40,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
+    keep_freed_memory()  # as the fooling command does
 
     clf = create_classifier(args.model, device=args.device)
     k = clf.num_classes

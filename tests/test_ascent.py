@@ -354,6 +354,23 @@ def test_lenet_all_classes_reach_9999_after_quantisation_within_500_steps(tmp_pa
     assert (probs[torch.arange(10), torch.arange(10)] >= 0.9999).all()
 
 
+@pytest.mark.parametrize("model", ["lenet-mnist", "lenet-mnist-b", "efficientnet-lite0"])
+def test_every_offline_model_of_the_registry(model, tmp_path):
+    """A few steps on each registered classifier that needs no download; PNGs re-score."""
+    out = tmp_path / "r"
+    ascent(AscentConfig(model=model, classes=(1, 7), steps=10), out)
+    archive = json.loads((out / "archive.json").read_text())
+    images = torch.stack([read_png(out / e["image"]) for e in archive["classes"]])
+    clf = create_classifier(model)
+    assert images.shape[1:] == (clf.spec.input_channels, clf.spec.input_size, clf.spec.input_size)
+    probs = clf.probs(images)
+    for e, p in zip(archive["classes"], probs):
+        assert abs(float(p[e["class"]]) - e["confidence"]) <= 1e-6
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    for k in (1, 7):  # the ascent climbs (its first steps need not: the linear step overshoots)
+        assert float(rows[-1][f"prob_{k}"]) > float(rows[0][f"prob_{k}"])
+
+
 def test_cli_smoke(tmp_path, capsys):
     out = tmp_path / "a"
     assert (
