@@ -145,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-q", "--quiet", action="store_true")
 
     _add_ascent_parser(sub)
+
+    r = sub.add_parser("render", help="re-render a CPPN run's champions at any resolution")
+    r.add_argument("run", type=Path, metavar="RUN_DIR", help="a CPPN evolve run directory")
+    r.add_argument("--size", type=int, default=1024, help="image side in pixels (1024)")
+    r.add_argument("--out", type=Path, help="folder for the PNGs (default: RUN_DIR/render-SIZE)")
+    r.add_argument("--device", default="cpu")
     sub.add_parser("list", help="list models and encodings")
     return p
 
@@ -159,7 +165,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        commands = {"evolve": _evolve, "train": _train, "list": _list, "ascent": _ascent}
+        commands = {
+            "evolve": _evolve,
+            "train": _train,
+            "list": _list,
+            "ascent": _ascent,
+            "render": _render,
+        }
         return commands[args.command](args)
     except FoolingError as err:
         print(f"fooling: error: {err}", file=sys.stderr)
@@ -313,6 +325,16 @@ def _list(args: argparse.Namespace) -> int:
     print("models:    " + ", ".join(list_models()) + ", module.path:factory")
     print("encodings: " + ", ".join(ENCODINGS))
     print("searches:  map-elites (fooling evolve), gradient ascent (fooling ascent)")
+    return 0
+
+
+
+def _render(args: argparse.Namespace) -> int:
+    from .experiments.render import render_run
+
+    paths = render_run(args.run, size=args.size, out=args.out, device=args.device)
+    folder = paths[0].parent if paths else args.out
+    print(f"wrote {len(paths)} images of {args.size}x{args.size} to {folder}")
     return 0
 
 
