@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from . import __version__
 from .errors import ConfigError, FoolingError
@@ -146,11 +146,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_ascent_parser(sub)
 
+    _add_retrain_parser(sub)
+
+    x = sub.add_parser("transfer", help="score runs' champions with other classifiers")
+    x.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="evolve or ascent runs")
+    x.add_argument(
+        "--models",
+        required=True,
+        help="comma-separated target classifiers, NAME or NAME@WEIGHTS "
+        "(e.g. lenet-mnist-b,lenet-mnist@lenet_iter_10000.caffemodel)",
+    )
+    x.add_argument("--out", type=Path, help="new directory (default: runs/transfer)")
+    x.add_argument("--device", default="cpu")
+
     r = sub.add_parser("render", help="re-render a CPPN run's champions at any resolution")
     r.add_argument("run", type=Path, metavar="RUN_DIR", help="a CPPN evolve run directory")
     r.add_argument("--size", type=int, default=1024, help="image side in pixels (1024)")
     r.add_argument("--out", type=Path, help="folder for the PNGs (default: RUN_DIR/render-SIZE)")
     r.add_argument("--device", default="cpu")
+    rp = sub.add_parser("report", help="an HTML report of finished runs")
+    rp.add_argument(
+        "runs",
+        nargs="+",
+        type=Path,
+        metavar="RUN_DIR",
+        help="run directories, or folders of run directories (e.g. runs/)",
+    )
+    rp.add_argument("--out", type=Path, required=True, help="HTML file to write")
+    rp.add_argument("--title", help="page title (default: from the runs)")
+    rp.add_argument(
+        "--comparison",
+        type=Path,
+        metavar="FILE",
+        help='JSON list of table rows, e.g. [{"quantity": ..., "ours": ..., "paper": ...}]',
+    )
     sub.add_parser("list", help="list models and encodings")
     return p
 
@@ -160,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     keep_freed_memory()  # CPU scoring of large images: see fooling._alloc
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what was given (--resume)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -171,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "list": _list,
             "ascent": _ascent,
             "render": _render,
+            "retrain": _retrain,
+            "transfer": _transfer,
+            "report": _report,
         }
         return commands[args.command](args)
     except FoolingError as err:
@@ -218,7 +251,9 @@ def _evolve(args: argparse.Namespace) -> int:
     if args.resume is not None:
         progress = _Progress(args.quiet)
         try:
-            summary = resume(args.resume, callback=progress)
+            summary = resume(
+                args.resume, callback=progress, expect=_given_with_resume(args)
+            )
         finally:
             progress.close()
         out = args.resume
@@ -281,6 +316,26 @@ def _evolve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _given_with_resume(args: argparse.Namespace) -> dict[str, Any]:
+    """The evolve options given on the command line beside ``--resume`` (parsed again with
+    no defaults), as ``EvolveConfig`` fields; ``--out`` must name the run itself."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    evolve = sub.choices["evolve"]
+    evolve.set_defaults(**{a.dest: argparse.SUPPRESS for a in evolve._actions})
+    given = vars(parser.parse_args(args.argv))
+    out = given.pop("out", None)
+    if out is not None and Path(out).resolve() != Path(args.resume).resolve():
+        raise ConfigError(
+            f"--out {out} differs from --resume {args.resume}; a resumed run stays where it is"
+        )
+    for key in ("command", "verbose", "resume", "quiet", "argv"):
+        given.pop(key, None)
+    if "crossover" in given:
+        given["crossover"] = given["crossover"] == "sbx"
+    return given
+
+
 def _default_out(cfg) -> Path:
     base = Path("runs") / f"{cfg.model.replace(':', '-')}-{cfg.encoding}-s{cfg.seed}"
     out, i = base, 2
@@ -336,6 +391,115 @@ def _render(args: argparse.Namespace) -> int:
     folder = paths[0].parent if paths else args.out
     print(f"wrote {len(paths)} images of {args.size}x{args.size} to {folder}")
     return 0
+
+
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    from .experiments.transfer import transfer
+
+    models = [m for m in args.models.split(",") if m.strip()]
+    out = args.out or _new_path(Path("runs") / "transfer")
+    summary = transfer(args.runs, models, out, device=args.device)
+    print(f"wrote {out}")
+    print(f"{'setting / run':<40} {'model':<24} median   ≥99%   ≥99.99%  top-1")
+    for r in summary["pooled"]:
+        name = f"{r['setting']} ({r['runs']} runs)"
+        print(
+            f"{name:<40} {r['model']:<24} {_pct(r['median_confidence']):>7} "
+            f"{_pct(r['share_ge_99'], 0):>6} {_pct(r['share_ge_99_99'], 0):>8} "
+            f"{_pct(r['share_top1'], 0):>6}"
+        )
+    return 0
+
+
+# -- fooling retrain ---------------------------------------------------------------------
+
+_RETRAIN_OVERRIDES = (  # (flag, type, help): None unless given, so the preset's value stands
+    ("--model", str, "DNN_1, a registered classifier"),
+    ("--weights", str, "DNN_1's weights file"),
+    ("--rounds", int, "networks evolved against (mnist: 15)"),
+    ("--first-images", int, "fooling images gathered in round 1 (mnist: 6000)"),
+    ("--images-per-round", int, "fooling images added by each later round (mnist: 1000)"),
+    ("--generations", int, "generations of each MAP-Elites run (200)"),
+    ("--batch-size", int, "offspring per generation"),
+    ("--init-size", int, "initial random genomes per run"),
+    ("--encoding", str, "cppn (the paper) or direct"),
+    ("--cppn-inputs", str, "normalized or raw"),
+    ("--probe-images", int, "fresh random CPPN images scored by each network"),
+    ("--train-iterations", int, "solver iterations, training a LeNet from scratch"),
+    ("--finetune-steps", int, "SGD steps, fine-tuning another network"),
+    ("--finetune-lr", float, "fine-tuning learning rate"),
+    ("--finetune-batch", int, "fine-tuning batch size"),
+    ("--data", str, "MNIST folder (default: the usual lookup, else download)"),
+    ("--real-images", str, "fine-tuning: photos in class subfolders, or one per class"),
+    ("--device", str, "cpu, cuda, ..."),
+)
+
+
+def _add_retrain_parser(sub) -> None:
+    from .experiments.retrain import PRESETS
+
+    t = sub.add_parser(
+        "retrain", help='retrain with an extra "fooling" class, round after round (PAPER.md §6)'
+    )
+    t.add_argument("--preset", default="mnist", choices=list(PRESETS))
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--classes", type=_classes, help="target classes (default: all)")
+    t.add_argument("--out", type=Path, help="new experiment directory (default: runs/retrain-...)")
+    t.add_argument("--resume", type=Path, metavar="DIR", help="continue a killed experiment")
+    for flag, kind, text in _RETRAIN_OVERRIDES:
+        t.add_argument(flag, type=kind, help=text)
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    from .experiments.retrain import RetrainConfig, resume_retrain, retrain
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    if args.resume is not None:
+        out = args.resume
+        summary = resume_retrain(out, progress=progress)
+    else:
+        overrides = {
+            flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"))
+            for flag, _, _ in _RETRAIN_OVERRIDES
+        }
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if args.classes is not None:
+            if not all(isinstance(c, int) for c in args.classes):
+                raise ConfigError("retrain takes class indices, e.g. --classes 0-9")
+            overrides["classes"] = tuple(args.classes)
+        cfg = RetrainConfig.from_preset(args.preset, seed=args.seed, **overrides)
+        out = args.out or _new_path(Path("runs") / f"retrain-{cfg.preset}-s{cfg.seed}")
+        summary = retrain(cfg, out, progress=progress)
+    print(f"experiment: {out}")
+    print("round  accuracy  prev->fooling  random->fooling  median conf  classes>=99.99%")
+    for r in summary["rounds"]:
+        print(
+            f"{r['round']:>5}  {_pct(r['clean_accuracy']):>8}  "
+            f"{_pct(r['share_previous_fooling_in_fooling_class']):>13}  "
+            f"{_pct(r['share_random_cppn_in_fooling_class']):>15}  "
+            f"{_pct(r['median_confidence'], 4):>11}  "
+            f"{r['classes_ge_99_99_median_over_runs']:g}/{r['num_targets']} (median run)"
+        )
+    return 0
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def _new_path(base: Path) -> Path:
+    """``base``, or ``base-2``, ``base-3``, ... whichever does not exist yet."""
+    out, i = base, 2
+    while out.exists():
+        out = base.with_name(f"{base.name}-{i}")
+        i += 1
+    return out
 
 
 # -- fooling ascent ----------------------------------------------------------------------
@@ -454,6 +618,10 @@ def _ascent(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    from . import distributed
+
+    if not distributed.is_main():  # under torchrun only rank 0 reports
+        return 0
     n = summary["num_classes"]
     reached = summary["generation_all_classes_reached"]["0.9999"]
     print(f"run: {out}")
@@ -475,6 +643,15 @@ def _ascent(args: argparse.Namespace) -> int:
         f"{reached if reached is not None else '— (not reached)'}"
         f"  ({summary['seconds']:.1f} s, {summary['seconds_per_step'] * 1000:.1f} ms/step)"
     )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import read_comparison, write_report
+
+    comparison = read_comparison(args.comparison) if args.comparison is not None else None
+    out = write_report(args.runs, args.out, title=args.title, comparison=comparison)
+    print(f"wrote {out}")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,19 +43,23 @@ Callback = Callable[[GenerationStats], None]
 class Evolution:
     """A configured run: classifier, encoding, search, and their run directory."""
 
-    def __init__(self, cfg: EvolveConfig):
+    def __init__(self, cfg: EvolveConfig, classifier: Classifier | None = None):
+        """``classifier``: a network already built from ``cfg`` (many short runs against
+        one network, as retraining does, then load it once)."""
         self.cfg = cfg
         distributed.init(cfg.device)
         device = distributed.local_device(cfg.device)
-        self.classifier: Classifier = create_classifier(
-            cfg.model,
-            weights=cfg.weights,
-            device=device,
-            batch_size=cfg.eval_batch_size,
-            autocast=cfg.autocast,
-            crop=cfg.crop,
-            **cfg.model_options(),
-        )
+        if classifier is None:
+            classifier = create_classifier(
+                cfg.model,
+                weights=cfg.weights,
+                device=device,
+                batch_size=cfg.eval_batch_size,
+                autocast=cfg.autocast,
+                crop=cfg.crop,
+                **cfg.model_options(),
+            )
+        self.classifier: Classifier = classifier
         spec = self.classifier.spec
         labels = [spec.label(k) for k in range(spec.num_classes)]
         self.targets = resolve_classes(cfg.classes, labels, spec.name)
@@ -307,6 +311,30 @@ class Evolution:
         return summary
 
 
+def check_same_config(cfg: EvolveConfig, expect: Mapping[str, Any]) -> None:
+    """Raise a one-line ``RunDirError`` naming the first field of ``expect`` that differs
+    from ``cfg`` (``--seed 3 differs from the run's config (seed 0); ...``)."""
+    fields = {f.name for f in dataclasses.fields(EvolveConfig)}
+    for key, value in expect.items():
+        if key not in fields:
+            raise ConfigError(f"unknown config key {key!r}")
+        stored = getattr(cfg, key)
+        if isinstance(value, list):
+            value = tuple(value)
+        if value != stored:
+            flag = "--" + key.replace("_", "-")
+            raise RunDirError(
+                f"{flag} {_show(value)} differs from the run's config ({key} {_show(stored)}); "
+                "a resumed run keeps its config"
+            )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
 def _write(path: Path, obj: Any) -> None:
     from .. import _io
 
@@ -330,13 +358,33 @@ def evolve(
     return evo.run(Path(out), callback=callback)
 
 
-def resume(out: str | Path, *, callback: Callback | None = None) -> dict[str, Any]:
-    """Continue a killed run from its last checkpoint; the result equals an unbroken run."""
+def resume(
+    out: str | Path,
+    *,
+    callback: Callback | None = None,
+    expect: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Continue a killed run from its last checkpoint; the result equals an unbroken run.
+
+    Args:
+        out: the run directory.
+        callback: called after every generation.
+        expect: ``EvolveConfig`` fields the caller asked for (the options given with
+            ``--resume``); each must equal the run's own, since a resumed run keeps its config.
+
+    Raises:
+        RunDirError: ``out`` holds no evolve run, its checkpoint is corrupt, or ``expect``
+            differs from its config.
+    """
     out = Path(out)
     config = rundir.read_json(out / "config.json")
-    if config.get("kind") != "evolve":
+    if not isinstance(config, dict) or config.get("kind") != "evolve":
         raise RunDirError(f"{out} does not hold an evolve run")
-    cfg = EvolveConfig.from_dict(config["evolve"])
+    try:
+        cfg = EvolveConfig.from_dict(config["evolve"])
+    except (KeyError, TypeError, ConfigError) as e:
+        raise RunDirError(f"{out / 'config.json'} holds no valid evolve config: {e}") from None
+    check_same_config(cfg, expect or {})
     evo = Evolution(cfg)
     rundir.remove_tmp_files(out)
     if (out / "checkpoint" / "LATEST").exists():

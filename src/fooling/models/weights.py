@@ -62,6 +62,7 @@ def load_weights_file(module: nn.Module, path: str | Path) -> None:
         load_caffe_weights(module, read_caffemodel(path), str(path))
         return
     state = read_state_dict(path)
+    fit_head(module, state)
     try:
         module.load_state_dict(state)
     except RuntimeError as e:
@@ -70,6 +71,73 @@ def load_weights_file(module: nn.Module, path: str | Path) -> None:
         raise DataError(
             f"{path} does not hold {type(module).__name__} weights: {detail[:200]}"
         ) from None
+
+
+def head(module: nn.Module) -> tuple[str, nn.Linear]:
+    """The name and layer of ``module``'s last ``nn.Linear`` (its classifier head)."""
+    found = [(name, m) for name, m in module.named_modules() if isinstance(m, nn.Linear)]
+    if not found:
+        raise DataError(f"{type(module).__name__} has no linear classifier head")
+    return found[-1]
+
+
+def resize_head(module: nn.Module, num_classes: int) -> nn.Linear:
+    """Give ``module``'s head ``num_classes`` outputs, keeping the rows it shares with the
+    old head (a new class starts from the mean of the old rows, so it begins as likely as
+    an average class; fine-tuning then separates it)."""
+    name, old = head(module)
+    new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+    new = new.to(old.weight.device, old.weight.dtype)
+    k = min(num_classes, old.out_features)
+    with torch.no_grad():
+        new.weight[:k] = old.weight[:k]
+        new.weight[k:] = old.weight.mean(0)
+        if old.bias is not None:
+            new.bias[:k] = old.bias[:k]
+            new.bias[k:] = old.bias.mean()
+    parent, _, attr = name.rpartition(".")
+    setattr(module.get_submodule(parent) if parent else module, attr, new)
+    return new
+
+
+def fit_head(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Resize ``module``'s head to the number of classes a checkpoint holds (a network
+    retrained with an extra "fooling" class loads into the registry's architecture)."""
+    name, layer = head(module)
+    weight = state.get(f"{name}.weight")
+    if (
+        weight is not None
+        and weight.ndim == 2
+        and weight.shape[1] == layer.in_features
+        and weight.shape[0] != layer.out_features
+    ):
+        resize_head(module, weight.shape[0])
+
+
+def class_labels(base: tuple[str, ...], num_classes: int, path: str | Path) -> tuple[str, ...]:
+    """Labels for a network with ``num_classes`` outputs whose first classes are ``base``:
+    the checkpoint's own ``labels`` metadata (safetensors), else ``base`` plus
+    ``"fooling"`` for one extra class (PAPER.md §6)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as f:
+                text = (f.metadata() or {}).get("labels")
+        except Exception:  # already read once as weights; metadata is optional
+            text = None
+        if text:
+            import json
+
+            labels = tuple(json.loads(text))
+            if len(labels) == num_classes:
+                return labels
+    if num_classes == len(base):
+        return base
+    if num_classes == len(base) + 1:
+        return (*base, "fooling")
+    raise DataError(f"{path} holds {num_classes} classes; expected {len(base)} or {len(base) + 1}")
 
 
 def read_mean_image(path: str | Path, channel_order: str = "RGB") -> np.ndarray:

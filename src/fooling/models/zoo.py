@@ -25,20 +25,20 @@ from .caffe import load_caffe_weights, read_caffemodel
 from .classifier import Classifier, ClassifierSpec
 from .lenet import LeNet
 from .registry import register_model
-from .weights import load_weights_file, read_mean_image, uninitialized
+from .weights import class_labels, head, load_weights_file, read_mean_image, uninitialized
 
 MNIST_LABELS = tuple(str(k) for k in range(10))
 
 
-def lenet_spec(name: str, **extra: Any) -> ClassifierSpec:
+def lenet_spec(name: str, labels: tuple[str, ...] = MNIST_LABELS, **extra: Any) -> ClassifierSpec:
     # Caffe fed LeNet pixel/256 (scale 0.00390625); our images are pixel/255.
     return ClassifierSpec(
         name=name,
-        num_classes=10,
+        num_classes=len(labels),
         input_channels=1,
         input_size=28,
         scale=255.0 / 256.0,
-        labels=MNIST_LABELS,
+        labels=labels,
         **extra,
     )
 
@@ -92,11 +92,16 @@ def load_lenet(
     ``subtract_mean``, the released code's query preprocessing ``(pixel - mean) / 256``
     (PAPER.md §1.1). The mean image is ``mean_image`` (``.binaryproto`` such as the released
     ``mnist_mean.binaryproto``, ``.npy`` or PNG, 0-255), else the MNIST training-set mean."""
-    model = LeNet(10)
     if path.suffix == ".caffemodel":
+        model = LeNet(10)
         load_caffe_weights(model, read_caffemodel(path), str(path))
+        labels = MNIST_LABELS
     else:
         state = load_state(path)
+        bias = state.get("ip2.bias")
+        k = int(bias.shape[0]) if bias is not None and bias.ndim == 1 else 10
+        labels = class_labels(MNIST_LABELS, k, path)  # 11: retrained with a fooling class
+        model = LeNet(k)
         try:
             model.load_state_dict(state)
         except RuntimeError as e:
@@ -105,7 +110,7 @@ def load_lenet(
     if mean_image is not None and not subtract_mean:
         subtract_mean = True  # a mean image given is a mean image to subtract
     if not subtract_mean:
-        return Classifier(model, lenet_spec(name, notes=f"weights: {path.name}"))
+        return Classifier(model, lenet_spec(name, labels, notes=f"weights: {path.name}"))
     if mean_image is not None:
         mean = torch.from_numpy(read_mean_image(mean_image, "RGB"))
         source = f"{Path(mean_image).name} (pixel/256)"
@@ -115,7 +120,9 @@ def load_lenet(
         images, _ = load_mnist("train")
         mean = images.double().mean(0, keepdim=True).float()
         source = "MNIST training-set mean (pixel/256)"
-    spec = lenet_spec(name, mean_image=source, notes=f"weights: {path.name}; query as released")
+    spec = lenet_spec(
+        name, labels, mean_image=source, notes=f"weights: {path.name}; query as released"
+    )
     return Classifier(model, spec, mean_image=mean / 256.0)
 
 
@@ -164,16 +171,17 @@ def efficientnet_lite0(*, weights: Path | None = None) -> Classifier:
     network): RGB, ``(255 x - 127) / 128``, images resized to 256 and centre-cropped to 224."""
     model = _efficientnet.efficientnet_lite0()
     path = weights or _efficientnet.packaged_weights()
-    load_weights_file(model, path)
+    load_weights_file(model, path)  # 1001 outputs: fine-tuned with a fooling class
+    labels = class_labels(_imagenet_labels(), head(model)[1].out_features, path)
     spec = ClassifierSpec(
         name="efficientnet-lite0",
-        num_classes=1000,
+        num_classes=len(labels),
         input_channels=3,
         input_size=224,
         scale=255.0,
         mean=(127.0,),
         std=(128.0,),
-        labels=_imagenet_labels(),
+        labels=labels,
         resize_size=256,
         notes=f"weights: {Path(path).name}",
     )
