@@ -12,14 +12,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import shared_path
 from fooling import create_classifier
 from fooling.errors import ConfigError
 from fooling.experiments.retrain import RetrainConfig, retrain
 from fooling.models.lenet import LeNet
 from fooling.models.weights import resize_head
 from fooling.models.zoo import save_checkpoint
-
-from conftest import shared_path
 
 TINY = [
     "--preset", "mnist-quick", "--rounds", "3", "--first-images", "40",
