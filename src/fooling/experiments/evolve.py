@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from .. import __version__, distributed, rundir
+from .._stats import median
 from ..encodings import create_encoding
 from ..errors import ConfigError, RunDirError
 from ..models import Classifier, create_classifier
@@ -60,6 +61,7 @@ class Evolution:
                 **cfg.model_options(),
             )
         self.classifier: Classifier = classifier
+        self.classifier.probe()  # wrong shape or NaN: one line, before anything is written
         spec = self.classifier.spec
         labels = [spec.label(k) for k in range(spec.num_classes)]
         self.targets = resolve_classes(cfg.classes, labels, spec.name)
@@ -195,7 +197,7 @@ class Evolution:
             generation=gen,
             generations=self.cfg.generations,
             evaluations=self.evaluations(gen),
-            median=float(conf.median()),
+            median=float(median(conf)),
             min=float(conf.min()),
             max=float(conf.max()),
             counts=tuple(int((conf >= t).sum()) for t in archive.thresholds),
@@ -245,7 +247,7 @@ class Evolution:
             row: list[Any] = [
                 gen,
                 self.evaluations(gen),
-                repr(float(conf.median())),
+                repr(float(median(conf))),
                 repr(min(values)),
                 repr(max(values)),
             ]

@@ -32,6 +32,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .. import __version__, _io, rundir
+from .._stats import median
 from ..encodings import create_encoding
 from ..errors import ConfigError, DataError, RunDirError
 from ..models import Classifier, create_classifier
@@ -432,17 +433,17 @@ class Retraining:
                 str(tmp),
             )
         conf = torch.stack(confs).double()  # (runs, K) champions at the last generation
-        medians = conf.median(1).values
+        medians = median(conf, 1)
         at_9999 = (conf >= 0.9999).sum(1)
         summary = {
             "runs": n_runs,
             "fooling_images_added": int(images.shape[0]),
-            "median_confidence": float(conf.flatten().median()),
-            "median_of_run_medians": float(medians.median()),
-            "classes_ge_99_99_median_over_runs": float(at_9999.double().median()),
+            "median_confidence": float(median(conf)),
+            "median_of_run_medians": float(median(medians)),
+            "classes_ge_99_99_median_over_runs": float(median(at_9999)),
             "classes_ge_99_99_best_run": int(at_9999.max()),
             "classes_ge_99_99_in_any_run": int((conf >= 0.9999).any(0).sum()),
-            "classes_ge_99_median_over_runs": float((conf >= 0.99).sum(1).double().median()),
+            "classes_ge_99_median_over_runs": float(median((conf >= 0.99).sum(1))),
             "num_targets": len(self.targets),
         }
         _io.write_json(

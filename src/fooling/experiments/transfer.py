@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from .. import __version__, _io, rundir
+from .._stats import median
 from ..errors import ConfigError, RunDirError
 from ..models import Classifier, create_classifier
 
@@ -86,7 +87,7 @@ def _stats(confidences: Sequence[float], top1: Sequence[bool]) -> dict[str, Any]
     conf = torch.tensor(confidences, dtype=torch.float64)
     return {
         "n": len(conf),
-        "median_confidence": float(conf.median()),
+        "median_confidence": float(median(conf)),
         "share_ge_99": float((conf >= 0.99).double().mean()),
         "share_ge_99_99": float((conf >= 0.9999).double().mean()),
         "share_top1": float(torch.tensor(top1).double().mean()),
@@ -125,11 +126,9 @@ def transfer(
     classifiers = [
         (model_title(n, w), create_classifier(n, weights=w, device=device)) for n, w in parsed
     ]
-    rundir.prepare(out)
-    out = Path(out)
     rows: list[dict[str, Any]] = []
     cells: list[dict[str, Any]] = []
-    for run, config, classes, images in loaded:
+    for run, config, classes, images in loaded:  # every error before anything is written
         source = config.get("classifier", {}).get("name", "?")
         setting = f"{source}-{config.get('encoding', {}).get('encoding', config.get('kind'))}"
         for title, clf in classifiers:
@@ -137,6 +136,8 @@ def transfer(
             cells.append({"run": str(run), "setting": setting, "model": title, **cell})
             stats = _stats(cell["confidences"], cell["top1"])
             rows.append({"run": str(run), "setting": setting, "model": title, **stats})
+    rundir.prepare(out)
+    out = Path(out)
     pooled = []
     for setting in dict.fromkeys(c["setting"] for c in cells):
         for title, _ in classifiers:

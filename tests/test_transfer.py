@@ -1,0 +1,71 @@
+"""`fooling transfer`: champions of runs re-scored by other classifiers."""
+
+import csv
+import json
+import statistics
+
+import pytest
+
+from fooling import EvolveConfig, evolve
+from fooling.cli import main
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("transfer")
+    out = []
+    for encoding, seed in (("direct", 0), ("direct", 1), ("cppn", 0)):
+        run = base / f"{encoding}-{seed}"
+        evolve(
+            EvolveConfig(encoding=encoding, seed=seed, generations=4, batch_size=40, init_size=40),
+            run,
+        )
+        out.append(run)
+    return out
+
+
+def test_matrix_of_runs_and_models(runs, tmp_path, capsys):
+    out = tmp_path / "t"
+    args = ["transfer", *map(str, runs), "--models", "lenet-mnist,lenet-mnist-b", "--out", str(out)]
+    assert main(args) == 0
+    assert "lenet-mnist-direct (2 runs)" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    rows = summary["rows"]
+    assert [(r["run"], r["model"]) for r in rows] == [
+        (str(run), m) for run in runs for m in ("lenet-mnist", "lenet-mnist-b")
+    ]
+    for run in runs:  # scored by its own network, a run gives back its recorded confidences
+        recorded = json.loads((run / "summary.json").read_text())["confidences"]
+        own = next(r for r in rows if r["run"] == str(run) and r["model"] == "lenet-mnist")
+        assert own["median_confidence"] == pytest.approx(statistics.median(recorded), abs=1e-6)
+        assert own["share_ge_99"] == pytest.approx(sum(c >= 0.99 for c in recorded) / 10)
+    cells = json.loads((out / "transfer.json").read_text())["cells"]
+    for row, cell in zip(rows, cells):
+        assert row["median_confidence"] == pytest.approx(statistics.median(cell["confidences"]))
+        assert row["share_top1"] == pytest.approx(sum(cell["top1"]) / len(cell["top1"]))
+    pooled = {(p["setting"], p["model"]): p for p in summary["pooled"]}
+    direct_b = pooled[("lenet-mnist-direct", "lenet-mnist-b")]
+    assert direct_b["runs"] == 2 and direct_b["n"] == 20
+    with open(out / "transfer.csv") as f:
+        assert len(list(csv.DictReader(f))) == len(rows)
+
+
+@pytest.mark.parametrize(
+    "models, needle",
+    [
+        ("efficientnet-lite0", "3-channel"),
+        ("resnet-9000", "unknown model"),
+        ("lenet-mnist@/nonexistent.safetensors", "not found"),
+    ],
+)
+def test_incompatible_or_unknown_models_are_one_line_errors(runs, tmp_path, capsys, models, needle):
+    out = tmp_path / "t"
+    assert main(["transfer", str(runs[0]), "--models", models, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_folder_that_is_no_run_is_refused(tmp_path, capsys):
+    assert main(["transfer", str(tmp_path), "--models", "lenet-mnist"]) == 2
+    assert "config.json not found" in capsys.readouterr().err
