@@ -53,3 +53,10 @@ def test_retrain_imagenet_needs_real_photos(tmp_path, capsys):
     assert main(["reproduce", "retrain-imagenet", "--quick", "--out", str(tmp_path / "x")]) == 2
     assert "--real-images" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_list_names_searches_presets_and_experiments(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "hp169" in out and "mnist-quick" in out
+    assert all(name in out for name in PAPER)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 
 def _series(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[list[int], list[float]]:
@@ -44,10 +44,13 @@ def retrain_figure(rows: Sequence[Mapping[str, Any]], *, title: str = "") -> Fig
     twin.plot([p[0] for p in pts], [p[1] for p in pts], "^:", color="tab:green",
               label="classes ≥ 99.99 % (median run)")  # fmt: skip
     twin.set_ylim(bottom=0)
+    twin.set_ylabel("classes")
+    twin.yaxis.set_major_locator(MaxNLocator(integer=True))
     lines = ax3.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
     ax3.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="lower left")
     for ax in (ax1, ax2, ax3):
         ax.set_xlabel("round i")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.yaxis.set_major_formatter(PercentFormatter())
         ax.grid(alpha=0.3)
     if title:
