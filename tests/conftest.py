@@ -70,3 +70,36 @@ def brightness() -> Classifier:
 @pytest.fixture
 def patches() -> Classifier:
     return tiny_classifier(Patches(), 4)
+
+
+# -- broken classifiers for the bad-input table: ``--model conftest:<factory>`` -----------
+
+
+class _NaNScores(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full((x.shape[0], 10), float("nan")) + 0 * x.flatten(1)[:, :1]
+
+
+class _FlatScores(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(1, 2, 3))  # (N,): no class dimension
+
+
+class _FirstRowOnly(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)[:1, :10]  # (1, 10) whatever the batch
+
+
+def nan_classifier() -> nn.Module:
+    """A classifier whose every score is NaN."""
+    return _NaNScores()
+
+
+def flat_classifier() -> nn.Module:
+    """A classifier returning ``(N,)`` instead of ``(N, K)``."""
+    return _FlatScores()
+
+
+def first_row_classifier() -> nn.Module:
+    """A classifier returning one row of scores for a batch of any size."""
+    return _FirstRowOnly()

@@ -27,7 +27,23 @@ ARGS = [
 ]
 
 
-def torchrun(nproc: int, out):
+# 5 classes in chunks of 2: rank 0 runs classes 0, 1 and 4, rank 1 classes 2 and 3; with
+# --stop-at, class 1 stops after one step and rank 0's ascent ends at step 22, rank 1's at 29.
+ASCENT = [
+    "ascent",
+    "--classes",
+    "0-4",
+    "--steps",
+    "30",
+    "--batch-size",
+    "2",
+    "--stop-at",
+    "0.3",
+    "-q",
+]
+
+
+def torchrun(nproc: int, out, args=ARGS):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [
         TORCHRUN,
@@ -35,7 +51,7 @@ def torchrun(nproc: int, out):
         f"--nproc_per_node={nproc}",
         "-m",
         "fooling",
-        *ARGS,
+        *args,
         "--out",
         str(out),
     ]
@@ -52,6 +68,31 @@ def test_one_and_two_ranks_are_bit_identical(tmp_path):
     for name in ("metrics.csv", "archive.json", "champions.safetensors"):
         assert (one / name).read_bytes() == (two / name).read_bytes(), name
     assert proc.stdout.count("run:") == 1  # only rank 0 reports
+
+
+@pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")
+def test_ascent_one_and_two_ranks_are_bit_identical(tmp_path):
+    import json
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    torchrun(1, one, ASCENT)
+    proc = torchrun(2, two, ASCENT)
+    for name in ("metrics.csv", "archive.json"):
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    images = sorted(p.name for p in (one / "images").iterdir())
+    assert images == sorted(p.name for p in (two / "images").iterdir()) and len(images) == 5
+    for name in images:
+        assert (one / "images" / name).read_bytes() == (two / "images" / name).read_bytes()
+    steps_run = [c["steps_run"] for c in json.loads((one / "archive.json").read_text())["classes"]]
+    assert len(set(steps_run)) > 2  # classes stopped at different steps: ranks ran unevenly
+    assert proc.stdout.count("run:") == 1  # only rank 0 reports
+
+
+def test_shard_single_process_takes_everything_and_bytes_follow_the_formula():
+    assert distributed.shard(5, 2) == [0, 1, 2, 3, 4]
+    # 200 offspring in chunks of 100 on 2 ranks: each sends one chunk of 10 float32 scores
+    assert distributed.bytes_per_call(200, 100, 10, world=2) == 100 * 10 * 4
+    assert distributed.bytes_per_call(250, 100, 10, world=2) == 2 * 100 * 10 * 4
 
 
 def test_sharded_scores_single_process_covers_every_chunk_in_order():

@@ -148,6 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_retrain_parser(sub)
 
+    from .paper import EXPERIMENTS
+
+    y = sub.add_parser("reproduce", help="one experiment of the paper, with a report")
+    y.add_argument("experiment", choices=EXPERIMENTS)
+    y.add_argument("--quick", action="store_true", help="the CPU scale, not the paper's")
+    y.add_argument("--seeds", type=int, help="independent runs (default: the experiment's)")
+    y.add_argument("--generations", type=int, help="override every evolution's generations")
+    y.add_argument("--model", help="ImageNet network (default efficientnet-lite0; caffenet)")
+    y.add_argument("--weights", help="that network's weights file")
+    y.add_argument("--data", help="MNIST folder (retrain-mnist)")
+    y.add_argument("--real-images", help="folder of real photos (retrain-imagenet)")
+    y.add_argument("--caffe-lenet", help="the paper's lenet_iter_10000.caffemodel (transfer)")
+    y.add_argument("--device", default="cpu")
+    y.add_argument("--out", type=Path, help="directory (default: runs/reproduce-EXPERIMENT)")
+    y.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+
     x = sub.add_parser("transfer", help="score runs' champions with other classifiers")
     x.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="evolve or ascent runs")
     x.add_argument(
@@ -202,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "ascent": _ascent,
             "render": _render,
             "retrain": _retrain,
+            "reproduce": _reproduce,
             "transfer": _transfer,
             "report": _report,
         }
@@ -251,9 +268,7 @@ def _evolve(args: argparse.Namespace) -> int:
     if args.resume is not None:
         progress = _Progress(args.quiet)
         try:
-            summary = resume(
-                args.resume, callback=progress, expect=_given_with_resume(args)
-            )
+            summary = resume(args.resume, callback=progress, expect=_given_with_resume(args))
         finally:
             progress.close()
         out = args.resume
@@ -322,8 +337,9 @@ def _given_with_resume(args: argparse.Namespace) -> dict[str, Any]:
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     evolve = sub.choices["evolve"]
-    evolve.set_defaults(**{a.dest: argparse.SUPPRESS for a in evolve._actions})
-    given = vars(parser.parse_args(args.argv))
+    for action in evolve._actions:  # not set_defaults: its values reach the namespace
+        action.default = argparse.SUPPRESS
+    given = vars(parser.parse_args(getattr(args, "argv", None) or ["evolve"]))
     out = given.pop("out", None)
     if out is not None and Path(out).resolve() != Path(args.resume).resolve():
         raise ConfigError(
@@ -380,8 +396,13 @@ def _list(args: argparse.Namespace) -> int:
     print("models:    " + ", ".join(list_models()) + ", module.path:factory")
     print("encodings: " + ", ".join(ENCODINGS))
     print("searches:  map-elites (fooling evolve), gradient ascent (fooling ascent)")
-    return 0
+    from .experiments.ascent import PRESETS as ASCENT
+    from .experiments.retrain import PRESETS as RETRAIN
+    from .paper import EXPERIMENTS
 
+    print("presets:   ascent " + ", ".join(ASCENT) + "; retrain " + ", ".join(RETRAIN))
+    print("reproduce: " + ", ".join(EXPERIMENTS) + " (each with --quick)")
+    return 0
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -391,8 +412,6 @@ def _render(args: argparse.Namespace) -> int:
     folder = paths[0].parent if paths else args.out
     print(f"wrote {len(paths)} images of {args.size}x{args.size} to {folder}")
     return 0
-
-
 
 
 def _transfer(args: argparse.Namespace) -> int:
@@ -410,6 +429,34 @@ def _transfer(args: argparse.Namespace) -> int:
             f"{_pct(r['share_ge_99'], 0):>6} {_pct(r['share_ge_99_99'], 0):>8} "
             f"{_pct(r['share_top1'], 0):>6}"
         )
+    return 0
+
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from .experiments.reproduce import ReproduceConfig, reproduce
+
+    cfg = ReproduceConfig(
+        experiment=args.experiment,
+        quick=args.quick,
+        seeds=args.seeds,
+        generations=args.generations,
+        model=args.model,
+        weights=args.weights,
+        data=args.data,
+        real_images=args.real_images,
+        caffe_lenet=args.caffe_lenet,
+        device=args.device,
+    )
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    result = reproduce(cfg, args.out, progress=progress)
+    for row in result["comparison"]:
+        print(f"{row['quantity']}\n  this run: {row['this run']}\n  paper:    {row['paper']}")
+    print(f"report: {result['report']}")
     return 0
 
 

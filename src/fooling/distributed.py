@@ -5,6 +5,12 @@ multi-node flags), every rank draws the same offspring from the shared seed, sco
 of fixed-size chunks of the batch, and the ``(N, K)`` probabilities are all-gathered. Chunks
 have the same boundaries whatever the number of ranks, so the numbers — and the run — are
 bit-identical to a single process scoring the same chunks.
+
+Gradient ascent (``fooling ascent``) shards its target classes the same way: rank r takes the
+fixed chunks r, r + W, ... of ``batch_size`` classes (``shard``), runs the ascent of those
+classes from the same start image, and rank 0 gathers the results (``gather_to_main``) and
+writes the run. A class's forward batch is its chunk whatever the number of ranks, so the
+run is bit-identical to one process.
 """
 
 from __future__ import annotations
@@ -12,11 +18,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def launched() -> bool:
@@ -103,10 +112,37 @@ def sharded_scores(
     return out
 
 
-def bytes_per_call(n: int, chunk: int, num_classes: int) -> int:
-    """Bytes each rank sends per ``sharded_scores`` call (float32 probabilities)."""
-    w = world_size()
+def bytes_per_call(n: int, chunk: int, num_classes: int, *, world: int | None = None) -> int:
+    """Bytes each rank sends per ``sharded_scores`` call (float32 probabilities).
+
+    Every rank sends ``ceil(ceil(n / chunk) / W) * chunk * num_classes * 4`` bytes (its
+    chunks, padded to the same count) and receives that from each of the other ``W - 1``.
+
+    Args:
+        n: items scored per call (offspring per generation).
+        chunk: items per chunk (``eval_batch_size``).
+        num_classes: scores per item.
+        world: the number of ranks ``W`` (default: this process group's).
+    """
+    w = world_size() if world is None else world
     if w == 1:
         return 0
     chunks = -(-n // chunk)
     return -(-chunks // w) * chunk * num_classes * 4
+
+
+def shard(n: int, chunk: int) -> list[int]:
+    """The items of ``[0, n)`` this rank handles: chunks ``r, r + W, ...`` of ``chunk`` items,
+    the split ``sharded_scores`` uses; every item in one process."""
+    w, r = world_size(), rank()
+    return [i for s in range(r * chunk, n, w * chunk) for i in range(s, min(s + chunk, n))]
+
+
+def gather_to_main(obj: T) -> list[T] | None:
+    """Every rank's ``obj`` (picklable; CPU tensors), in rank order, on rank 0; ``None`` on
+    the other ranks. ``[obj]`` in one process."""
+    if world_size() == 1:
+        return [obj]
+    out: list[T] | None = [None] * world_size() if is_main() else None  # type: ignore[list-item]
+    dist.gather_object(obj, out, dst=0)
+    return out

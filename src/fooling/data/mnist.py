@@ -259,7 +259,9 @@ def _file_bytes(
         try:
             data = _fetch_verified(url, name, timeout)
         except _MirrorError as exc:
-            log.warning("MNIST mirror failed: %s", exc)
+            # info, not warning: the next mirror may serve the file, and if none does the
+            # error names the last failure in its one line (-v shows every one).
+            log.info("MNIST mirror failed: %s", exc)
             last_error = str(exc)
             continue
         target = _download_dir(root) / name
@@ -289,6 +291,10 @@ def _fetch_verified(url: str, name: str, timeout: float) -> bytes:
         raise _MirrorError(f"{url}: HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         raise _MirrorError(f"{url}: {exc.reason}") from None
+    except http.client.IncompleteRead as exc:
+        got = len(exc.partial)
+        total = f" of {got + exc.expected}" if exc.expected is not None else ""
+        raise _MirrorError(f"{url}: download interrupted after {got}{total} bytes") from None
     except (OSError, http.client.HTTPException, ValueError) as exc:
         # ValueError: a malformed mirror URL; OSError covers timeouts and resets mid-read.
         raise _MirrorError(f"{url}: {exc or type(exc).__name__}") from None

@@ -13,6 +13,12 @@ What differs from an evolution run directory, and why:
   ``steps_run`` and ``float``: the released code's record on the un-quantised image.
 - There are no genomes and no checkpoint: the images are the result, and a run is short
   (a killed run leaves ``config.json`` alone, and readers report the missing summary).
+
+Under ``torchrun`` the target classes are shared among the ranks in fixed chunks of
+``batch_size`` classes (``fooling.distributed.shard``): every rank draws the same start image,
+runs the ascent of its chunks, and rank 0 gathers the results and writes the run directory,
+bit-identical to one process. With ``batch_size`` unset all classes are one chunk, which one
+rank runs; the progress display shows rank 0's classes.
 """
 
 from __future__ import annotations
@@ -25,10 +31,16 @@ from typing import Any
 
 import torch
 
-from .. import __version__, _io, rundir
-from ..errors import ConfigError, UnknownNameError
+from .. import __version__, _io, distributed, rundir
+from ..errors import ConfigError, RunDirError, UnknownNameError
 from ..models import Classifier, create_classifier
-from ..search.gradient import AscentResult, AscentStats, GradientAscent
+from ..search.gradient import (
+    AscentResult,
+    AscentStats,
+    GradientAscent,
+    concat_results,
+    result_to,
+)
 from .config import resolve_classes
 
 log = logging.getLogger(__name__)
@@ -227,9 +239,11 @@ class Ascent:
         self.cfg = cfg
         self.search = cfg.search()
         check_device(cfg.device)
+        distributed.init(cfg.device)
         self.classifier: Classifier = create_classifier(
-            cfg.model, weights=cfg.weights, device=cfg.device
+            cfg.model, weights=cfg.weights, device=distributed.local_device(cfg.device)
         )
+        self.classifier.probe()  # wrong shape or NaN: one line, before anything is written
         spec = self.classifier.spec
         labels = [spec.label(k) for k in range(spec.num_classes)]
         self.targets = resolve_classes(cfg.classes, labels, spec.name)
@@ -283,17 +297,60 @@ class Ascent:
         }
 
     def run(self, out: Path, *, callback: Callback | None = None) -> dict[str, Any]:
-        """Run the search into the prepared directory ``out``; returns the summary."""
-        rundir.write_config_json(out, self.config_json())
-        result = self.search(
-            self.classifier,
-            self.targets,
-            self.mean,
-            start_image=self.start_image,
-            generator=torch.Generator().manual_seed(self.cfg.seed),
-            callback=callback,
-        )
-        return self.write_results(out, result)
+        """Run the search into the prepared directory ``out``; returns the summary (``{}``
+        on ranks other than 0, which write nothing)."""
+        if distributed.world_size() == 1:
+            rundir.write_config_json(out, self.config_json())
+            result = self.search(
+                self.classifier,
+                self.targets,
+                self.mean,
+                start_image=self.start_image,
+                generator=torch.Generator().manual_seed(self.cfg.seed),
+                callback=callback,
+            )
+            return self.write_results(out, result)
+        main = distributed.is_main()
+        if main:
+            rundir.write_config_json(out, self.config_json())
+        result = self.run_shard(callback=callback if main else None)
+        summary = self.write_results(out, result) if result is not None else {}
+        distributed.barrier()
+        return summary
+
+    def run_shard(self, *, callback: Callback | None = None) -> AscentResult | None:
+        """This rank's chunks of classes (``distributed.shard``), gathered on rank 0: the
+        whole result there, ``None`` on the other ranks."""
+        n = len(self.targets)
+        chunk = self.search.batch_size or n
+        chunks, ranks = -(-n // chunk), distributed.world_size()
+        if chunks < ranks and distributed.is_main():
+            log.warning(
+                "%d classes in chunks of %d keep %d of %d ranks busy; a smaller --batch-size "
+                "shares them",
+                n,
+                chunk,
+                chunks,
+                ranks,
+            )
+        mine = distributed.shard(n, chunk)
+        part = None
+        if mine:  # every rank draws the same start image from the seed
+            part = self.search(
+                self.classifier,
+                [self.targets[i] for i in mine],
+                self.mean,
+                start_image=self.start_image,
+                generator=torch.Generator().manual_seed(self.cfg.seed),
+                callback=callback,
+            )
+            part = result_to(part, "cpu")
+        gathered = distributed.gather_to_main((mine, part))
+        if gathered is None:
+            return None
+        pieces = [(pos, r) for pos, r in gathered if r is not None]
+        result = concat_results([r for _, r in pieces], [pos for pos, _ in pieces])
+        return result_to(result, self.classifier.device)
 
     # -- the run directory -----------------------------------------------------------------
 
@@ -412,4 +469,13 @@ def ascent(
 ) -> dict[str, Any]:
     """Run gradient ascent as configured into a new run directory ``out``; returns the summary."""
     run = Ascent(cfg)  # every config, model and file error before anything is written
-    return run.run(rundir.prepare(out), callback=callback)
+    error = None
+    if distributed.is_main():
+        try:
+            rundir.prepare(out)
+        except RunDirError as e:
+            error = str(e)
+    error = distributed.broadcast_error(error)  # all ranks stop together
+    if error is not None:
+        raise RunDirError(error)
+    return run.run(Path(out), callback=callback)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 
 from .. import __version__
 from ..data.mnist import load_mnist
+from ..errors import RunDirError
 from ..models.lenet import SolverConfig, accuracy, train_lenet
 from ..models.zoo import save_checkpoint
 
@@ -34,7 +36,13 @@ def train_lenet_checkpoint(
 
     Returns:
         The metadata written (test accuracy, seed, solver, ...).
+
+    Raises:
+        RunDirError: ``out`` cannot be written (checked before the data are read).
+        DataError: MNIST is missing, corrupt or cannot be downloaded.
     """
+    out = Path(out)
+    check_writable_file(out)
     x_train, y_train = mnist_tensors("train", data)
     x_test, y_test = mnist_tensors("test", data)
     solver = SolverConfig(iterations=iterations)
@@ -52,5 +60,23 @@ def train_lenet_checkpoint(
         "fooling_version": __version__,
         "torch_version": torch.__version__,
     }
-    save_checkpoint(model, out, meta)
+    try:
+        save_checkpoint(model, out, meta)
+    except OSError as e:
+        raise RunDirError(f"cannot write {out}: {e.strerror or e}") from None
     return meta
+
+
+def check_writable_file(path: Path) -> None:
+    """Raise a one-line ``RunDirError`` where a file cannot be written at ``path``: it is a
+    directory, or its nearest existing ancestor is not a writable directory. Creates nothing.
+    """
+    if path.is_dir():
+        raise RunDirError(f"cannot write {path}: it is a directory; name a file in it")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise RunDirError(f"cannot write {path}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK):
+        raise RunDirError(f"cannot write {path}: {ancestor} is not writable")

@@ -265,6 +265,18 @@ class Classifier(nn.Module):
             raise FoolingError(f"{self.spec.name} returned NaN or infinite scores")
         return probs
 
+    def probe(self) -> None:
+        """Score a black and a white image once, so that a network returning the wrong
+        shape or NaN fails with one line before a run writes anything.
+
+        Raises:
+            FoolingError: the scores are not ``(2, K)`` or not finite.
+        """
+        s = self.spec
+        shape = (s.input_channels, s.image_size, s.image_size)
+        images = torch.stack([torch.zeros(shape), torch.ones(shape)]).to(self.device)
+        self.probs(images)
+
     def zero_image(self) -> torch.Tensor:
         """The input-sized image ``(C, s, s)`` in [0, 1] (clipped) that the preprocessing
         maps to zero: the mean image for networks that subtract one."""

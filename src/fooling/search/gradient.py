@@ -136,6 +136,74 @@ class AscentResult:
     thresholds: tuple[float, ...]
 
 
+_PER_TARGET_DIM = {  # AscentResult fields indexed by target, and the target dimension
+    "targets": 0,
+    "images": 0,
+    "confidence": 0,
+    "found": 0,
+    "final": 0,
+    "final_prob": 0,
+    "best_prob": 0,
+    "best_step": 0,
+    "first_top1": 0,
+    "first_crossing": 1,
+    "first_top1_quantized": 0,
+    "first_crossing_quantized": 1,
+    "steps_run": 0,
+    "history": 1,
+    "prob_history": 1,
+}
+
+
+def result_to(result: AscentResult, device: str | torch.device) -> AscentResult:
+    """``result`` with its per-target tensors on ``device`` (the step series stay where
+    they are: on the CPU)."""
+    moved = {
+        name: getattr(result, name).to(device)
+        for name in _PER_TARGET_DIM
+        if name not in ("history", "prob_history")
+    }
+    return dataclasses.replace(result, **moved)
+
+
+def concat_results(
+    parts: Sequence[AscentResult], positions: Sequence[Sequence[int]]
+) -> AscentResult:
+    """One result from ascents over disjoint slices of a target list (``fooling.distributed``).
+
+    ``parts[i]`` pushed the targets at ``positions[i]`` of the whole list; the result lists
+    every target in list order, as one ascent over all of them would. A slice whose targets
+    all stopped early has fewer steps: its rows are repeated to the longest, as a stopped
+    target's values are in one ascent. Evaluations add up over the slices; the elapsed time
+    is the slowest slice's.
+
+    Args:
+        parts: results on one device (the CPU after a gather).
+        positions: for each part, the positions of its targets, in its order.
+    """
+    order = torch.tensor([p for pos in positions for p in pos], dtype=torch.long)
+    if sorted(order.tolist()) != list(range(order.numel())):
+        raise ValueError("positions must cover 0..N-1 once each")
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(order.numel())
+    steps = max(r.history.shape[0] for r in parts)
+
+    def pad(t: torch.Tensor) -> torch.Tensor:  # (S_i, ...) -> (steps, ...): last row repeated
+        extra = steps - t.shape[0]
+        return torch.cat([t, t[-1:].expand(extra, *t.shape[1:])]) if extra else t
+
+    fields: dict[str, Any] = {}
+    for name, dim in _PER_TARGET_DIM.items():
+        pieces = [getattr(r, name) for r in parts]
+        if name in ("history", "prob_history"):
+            pieces = [pad(t) for t in pieces]
+        whole = torch.cat(pieces, dim)
+        fields[name] = whole.index_select(dim, inverse.to(whole.device))
+    fields["evaluations"] = torch.stack([pad(r.evaluations) for r in parts]).sum(0)
+    fields["elapsed"] = torch.stack([pad(r.elapsed) for r in parts]).amax(0)
+    return AscentResult(**fields, thresholds=parts[0].thresholds)
+
+
 def quantize(images: torch.Tensor) -> torch.Tensor:
     """[0, 1] images rounded to 8-bit levels, ``round(255 x) / 255`` (what a PNG stores)."""
     return torch.round(images.clamp(0.0, 1.0) * PIXEL) / PIXEL
@@ -218,6 +286,8 @@ class GradientAscent:
             run every step, as the released code).
         batch_size: largest number of images per forward/backward pass (``None``: all
             targets at once); lower it when the targets' activations do not fit in memory.
+            Targets go in fixed chunks of ``batch_size`` consecutive targets (``batches``),
+            the unit that ranks share under ``torchrun``.
         thresholds: confidence levels whose first crossing is recorded.
     """
 
@@ -392,19 +462,49 @@ class GradientAscent:
             )
         return x
 
+    def batches(self, positions: torch.Tensor) -> list[int]:
+        """Sizes of the consecutive forward batches for the active targets at ``positions``
+        ``(n,)`` (ascending) of the target list.
+
+        Targets share a batch only when they lie in the same fixed chunk of ``batch_size``
+        positions, so the batch a target is scored in never depends on which other targets
+        have stopped, nor on how the chunks are shared among ranks (``fooling.distributed``):
+        a target's numbers are the same to the bit either way.
+        """
+        n = positions.numel()
+        if self.batch_size is None or n <= 1:
+            return [n]
+        _, counts = torch.unique_consecutive(
+            torch.div(positions, self.batch_size, rounding_mode="floor"), return_counts=True
+        )
+        return counts.tolist()
+
+    def _split(
+        self, images: torch.Tensor, targets: torch.Tensor, sizes: Sequence[int] | None
+    ) -> zip:
+        if sizes is None:
+            size = self.batch_size or max(1, images.shape[0])
+            return zip(images.split(size), targets.split(size))
+        return zip(images.split(list(sizes)), targets.split(list(sizes)))
+
     def gradient(
-        self, model: Model, images: torch.Tensor, targets: torch.Tensor
+        self,
+        model: Model,
+        images: torch.Tensor,
+        targets: torch.Tensor,
+        *,
+        sizes: Sequence[int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The objective's gradient for images ``(n, C, H, W)``, one forward and one backward
-        pass per ``batch_size`` chunk.
+        pass per batch: consecutive batches of ``sizes`` images (``batches``), else of
+        ``batch_size``.
 
         Returns:
             ``grad`` ``(n, C, H, W)``, the target probability ``(n,)`` and the top-1 class ``(n,)``.
         """
         grads, probs, top1 = [], [], []
-        size = self.batch_size or max(1, images.shape[0])
         with torch.enable_grad():
-            for x, t in zip(images.split(size), targets.split(size)):
+            for x, t in self._split(images, targets, sizes):
                 x = x.detach().requires_grad_(True)
                 logits = model(x).float()
                 p = torch.softmax(logits, dim=1)
@@ -418,12 +518,17 @@ class GradientAscent:
 
     @torch.no_grad()
     def score(
-        self, model: Model, images: torch.Tensor, targets: torch.Tensor
+        self,
+        model: Model,
+        images: torch.Tensor,
+        targets: torch.Tensor,
+        *,
+        sizes: Sequence[int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Target probability ``(n,)`` and top-1 class ``(n,)`` of images, without gradient."""
+        """Target probability ``(n,)`` and top-1 class ``(n,)`` of images, without gradient,
+        in the batches of ``gradient``."""
         probs, top1 = [], []
-        size = self.batch_size or max(1, images.shape[0])
-        for x, t in zip(images.split(size), targets.split(size)):
+        for x, t in self._split(images, targets, sizes):
             logits = model(x).float()
             probs.append(torch.softmax(logits, dim=1).gather(1, t.view(-1, 1)).squeeze(1))
             top1.append(logits.argmax(1))
@@ -491,9 +596,10 @@ class GradientAscent:
             xa = x[idx].clamp_(0.0, 1.0)
             x[idx] = xa
             ta = targets[idx]
-            grad, p, top1 = self.gradient(model, xa, ta)
+            sizes = self.batches(idx)
+            grad, p, top1 = self.gradient(model, xa, ta, sizes=sizes)
             q = quantize(xa)
-            pq, top1q = self.score(model, q, ta)
+            pq, top1q = self.score(model, q, ta, sizes=sizes)
             evaluated += idx.numel()
             steps_run[idx] = step + 1
             current_p[idx] = p
