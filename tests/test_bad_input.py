@@ -355,6 +355,40 @@ BAD: dict[str, Bad] = {
         )[1],
         "corrupt MNIST file",
     ),
+    # -- render, transfer, retrain, reproduce, report --------------------------------------------
+    "render: a direct run": Bad(
+        lambda c: ["render", str(c.finished_run), "--size", "64"], "not a CPPN run"
+    ),
+    "render: zero size": Bad(lambda c: ["render", str(c.finished_run), "--size", "0"], "size"),
+    "transfer: model of another input": Bad(
+        lambda c: [
+            "transfer",
+            str(c.finished_run),
+            "--models",
+            "efficientnet-lite0",
+            "--out",
+            c.path("t"),
+        ],  # fmt: skip
+        "3-channel",
+    ),
+    "transfer: not a run": Bad(
+        lambda c: ["transfer", c.path(""), "--models", "lenet-mnist", "--out", c.path("t")],
+        "not found",
+    ),
+    "retrain: unknown preset": Bad(lambda c: ["retrain", "--preset", "cifar"], "invalid choice"),
+    "retrain: zero rounds": Bad(lambda c: ["retrain", "--rounds", "0", "-q"], "rounds"),
+    "retrain: fine-tune without photos": Bad(
+        lambda c: ["retrain", "--preset", "imagenet-quick", "-q"], "real images"
+    ),
+    "retrain: resume an evolve run": Bad(
+        lambda c: ["retrain", "--resume", str(c.finished_run)], "does not hold a retrain"
+    ),
+    "reproduce: unknown experiment": Bad(lambda c: ["reproduce", "cifar-direct"], "invalid choice"),
+    "reproduce: into another run": Bad(
+        lambda c: ["reproduce", "mnist-direct", "--quick", "--out", str(c.finished_run), "-q"],
+        "something else",
+    ),
+    "report: not a run": Bad(lambda c: ["report", c.path(""), "--out", c.path("r.html")], "no run"),
 }
 
 
@@ -384,6 +418,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(
     row = BAD[name]
     monkeypatch.chdir(tmp_path)  # default output folders (runs/...) would land here
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # and downloads here
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path.parent / "mpl"))  # matplotlib's font cache
     monkeypatch.delenv("FOOLING_DATA", raising=False)
     monkeypatch.setattr(mnist, "MIRRORS", [_closed_port_url()])  # never the network
     monkeypatch.setattr(mnist, "_VERIFIED", set())

@@ -362,8 +362,6 @@ def reproduce(
 ) -> dict[str, Any]:
     """Run ``cfg.experiment`` into ``out`` (reusing what a previous call finished there);
     writes ``comparison.json`` and ``report.html``; returns ``{"comparison", "report"}``."""
-    from ..report import write_report
-
     out = Path(out) if out is not None else default_out(cfg)
     marker = out / "reproduce.json"
     if out.exists() and any(out.iterdir()) and not marker.exists():
@@ -379,6 +377,8 @@ def reproduce(
         _io.write_json(marker, {"config": dataclasses.asdict(cfg)})
     job = Reproduction(cfg, out, progress)
     rows = job.run()
+    from ..report import write_report  # matplotlib: only once there is something to draw
+
     _io.write_json(out / "comparison.json", rows)
     report = write_report(
         [*job.runs, *job.extra],
