@@ -432,7 +432,6 @@ def _transfer(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def _reproduce(args: argparse.Namespace) -> int:
     from .experiments.reproduce import ReproduceConfig, reproduce
 

@@ -142,8 +142,9 @@ class Reproduction:
     def _mnist(self, encoding: str, **extra: Any) -> list[Path]:
         gens = self.cfg.generations or (200 if self.cfg.quick else 1000)
         return [
-            self.evolve(f"lenet-mnist-{encoding}-s{s}", encoding=encoding, generations=gens,
-                        seed=s, **extra)  # fmt: skip
+            self.evolve(
+                f"lenet-mnist-{encoding}-s{s}", encoding=encoding, generations=gens, seed=s, **extra
+            )  # fmt: skip
             for s in self.seeds(5, 10)
         ]
 
@@ -168,8 +169,14 @@ class Reproduction:
         if cfg.imagenet_model == "caffenet":
             settings["crop"] = "ten"  # the paper's 10-crop confidence
         return [
-            self.evolve(f"{cfg.imagenet_model}-{encoding}-s{s}", model=cfg.imagenet_model,
-                        weights=cfg.weights, encoding=encoding, seed=s, **settings)  # fmt: skip
+            self.evolve(
+                f"{cfg.imagenet_model}-{encoding}-s{s}",
+                model=cfg.imagenet_model,
+                weights=cfg.weights,
+                encoding=encoding,
+                seed=s,
+                **settings,
+            )  # fmt: skip
             for s in self.seeds(1, 1 if encoding == "direct" else 5)
         ]
 
@@ -182,8 +189,9 @@ class Reproduction:
     def _ascent(self, model: str, classes: Sequence[int] | None, experiment: str, **extra: Any):
         presets = ("hp-1",) if self.cfg.quick else ASCENT_PRESETS
         runs = [
-            self.ascent(f"{model}-ascent-{p}-s{s}", p, model=model, classes=classes, seed=s,
-                        **extra)  # fmt: skip
+            self.ascent(
+                f"{model}-ascent-{p}-s{s}", p, model=model, classes=classes, seed=s, **extra
+            )  # fmt: skip
             for p in presets
             for s in self.seeds(1, 5)
         ]
@@ -257,8 +265,13 @@ class Reproduction:
 
         gens = self.cfg.generations or 200
         runs = [
-            self.evolve(f"lenet-mnist-{enc}-s{s}", encoding=enc, generations=gens, seed=s,
-                        **({"cppn_inputs": "raw"} if enc == "cppn" else {}))  # fmt: skip
+            self.evolve(
+                f"lenet-mnist-{enc}-s{s}",
+                encoding=enc,
+                generations=gens,
+                seed=s,
+                **({"cppn_inputs": "raw"} if enc == "cppn" else {}),
+            )  # fmt: skip
             for enc in ("direct", "cppn")
             for s in self.seeds(5, 5)
         ]
