@@ -353,12 +353,7 @@ def _given_with_resume(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _default_out(cfg) -> Path:
-    base = Path("runs") / f"{cfg.model.replace(':', '-')}-{cfg.encoding}-s{cfg.seed}"
-    out, i = base, 2
-    while out.exists():
-        out = base.with_name(f"{base.name}-{i}")
-        i += 1
-    return out
+    return _new_path(Path("runs") / f"{cfg.model.replace(':', '-')}-{cfg.encoding}-s{cfg.seed}")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -640,11 +635,9 @@ def _ascent(args: argparse.Namespace) -> int:
     )
     out = args.out
     if out is None:
-        base = Path("runs") / f"{cfg.model.replace(':', '-')}-ascent-{cfg.preset}-s{cfg.seed}"
-        out, i = base, 2
-        while out.exists():
-            out = base.with_name(f"{base.name}-{i}")
-            i += 1
+        out = _new_path(
+            Path("runs") / f"{cfg.model.replace(':', '-')}-ascent-{cfg.preset}-s{cfg.seed}"
+        )
     bar = None
 
     def progress(s) -> None:

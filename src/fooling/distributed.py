@@ -146,3 +146,24 @@ def gather_to_main(obj: T) -> list[T] | None:
     out: list[T] | None = [None] * world_size() if is_main() else None  # type: ignore[list-item]
     dist.gather_object(obj, out, dst=0)
     return out
+
+
+def prepare_run_dir(out: str | os.PathLike[str]) -> None:
+    """``rundir.prepare(out)`` on rank 0; its error is raised on every rank, so all stop
+    together.
+
+    Raises:
+        RunDirError: ``out`` holds something already or cannot be written.
+    """
+    from . import rundir
+    from .errors import RunDirError
+
+    error = None
+    if is_main():
+        try:
+            rundir.prepare(out)
+        except RunDirError as e:
+            error = str(e)
+    error = broadcast_error(error)
+    if error is not None:
+        raise RunDirError(error)

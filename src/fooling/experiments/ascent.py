@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from .. import __version__, _io, distributed, rundir
-from ..errors import ConfigError, RunDirError, UnknownNameError
+from ..errors import ConfigError, UnknownNameError
 from ..models import Classifier, create_classifier
 from ..search.gradient import (
     AscentResult,
@@ -469,13 +469,5 @@ def ascent(
 ) -> dict[str, Any]:
     """Run gradient ascent as configured into a new run directory ``out``; returns the summary."""
     run = Ascent(cfg)  # every config, model and file error before anything is written
-    error = None
-    if distributed.is_main():
-        try:
-            rundir.prepare(out)
-        except RunDirError as e:
-            error = str(e)
-    error = distributed.broadcast_error(error)  # all ranks stop together
-    if error is not None:
-        raise RunDirError(error)
+    distributed.prepare_run_dir(out)  # on rank 0; every rank stops on its error
     return run.run(Path(out), callback=callback)

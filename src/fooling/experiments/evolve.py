@@ -348,15 +348,7 @@ def evolve(
 ) -> dict[str, Any]:
     """Run MAP-Elites as configured into a new run directory ``out``; returns the summary."""
     evo = Evolution(cfg)  # every config and model error before anything is written
-    error = None
-    if distributed.is_main():
-        try:
-            rundir.prepare(out)
-        except RunDirError as e:
-            error = str(e)
-    error = distributed.broadcast_error(error)  # all ranks stop together
-    if error is not None:
-        raise RunDirError(error)
+    distributed.prepare_run_dir(out)  # on rank 0; every rank stops on its error
     return evo.run(Path(out), callback=callback)
 
 
