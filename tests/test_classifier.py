@@ -184,3 +184,16 @@ def test_allocator_tuning_is_idempotent():
 
     first = keep_freed_memory()
     assert isinstance(first, bool) and keep_freed_memory() == first
+
+
+@pytest.mark.parametrize("name", ["lenet-mnist", "lenet-mnist-b"])
+def test_shipped_checkpoints_score_99_percent_on_mnist_test(name):
+    from conftest import shared_path
+    from fooling.data.mnist import load_mnist
+
+    images, labels = load_mnist("test", root=shared_path("datasets", "mnist"))
+    clf = create_classifier(name)
+    x = images.unsqueeze(1).float() / 255.0  # [0, 1] images; the wrapper feeds pixel/256
+    pred = torch.cat([clf.probs(part).argmax(1) for part in x.split(2000)])
+    accuracy = float((pred == labels).double().mean())
+    assert accuracy >= 0.99, accuracy
