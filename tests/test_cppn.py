@@ -315,14 +315,27 @@ def test_batched_render_equals_the_reference(channels, inputs, colour):
     assert float((enc.outputs(pop) - ref32).abs().mean()) < 1e-5
 
 
-def test_render_in_small_chunks_equals_one_chunk():
-    enc = CPPNEncoding(channels=3, size=23, dtype="float64")
-    pop = grown(enc, 20, seed=40)
+@pytest.mark.parametrize(("dtype", "size"), [("float32", 23), ("float32", 28), ("float64", 23)])
+def test_a_genome_renders_to_the_same_bits_in_any_batch_chunking_and_thread_count(dtype, size):
+    # The champions' PNGs are rendered in other batches than the offspring that were
+    # scored; both must be the same image.
+    enc = CPPNEncoding(channels=3, size=size, dtype=dtype)
+    pop = grown(enc, 24, seed=40)
     whole = enc.outputs(pop)
-    enc.chunk_elements = 1  # one pixel per chunk ... and a ragged last chunk below
-    assert torch.allclose(enc.outputs(pop[:3]), whole[:3], rtol=0, atol=1e-12)
-    enc.chunk_elements = 7 * 300
-    assert torch.allclose(enc.outputs(pop), whole, rtol=0, atol=1e-12)
+    for i, genome in enumerate(pop):
+        assert torch.equal(enc.outputs([genome]), whole[i : i + 1])
+    assert torch.equal(enc.outputs(pop[::-1]), whole.flip(0))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert torch.equal(enc.outputs(pop), whole)
+    finally:
+        torch.set_num_threads(threads)
+    enc.chunk_elements = 1  # one genome at a time, the pixels in chunks
+    assert torch.equal(enc.outputs(pop[:3]), whole[:3])
+    enc.chunk_elements = 7 * 300  # a few genomes per run
+    assert torch.equal(enc.outputs(pop), whole)
+    assert torch.equal(enc.render(pop), decode(whole, enc.colour))
 
 
 def test_special_graphs():
