@@ -741,7 +741,8 @@ class CPPNEncoding:
         p = size * size
         lanes = _lanes(self.device)
         padded = -(-p // lanes) * lanes
-        grid = nn.functional.pad(_input_grid(size, self.inputs, dtype, self.device), (0, padded - p))
+        grid = _input_grid(size, self.inputs, dtype, self.device)
+        grid = nn.functional.pad(grid, (0, padded - p))
         out = torch.empty((len(genomes), o, p), dtype=out_dtype, device=self.device)
         for lo, hi in self._groups(genomes, padded):
             plan = _plan(genomes[lo:hi], dtype, self.device)
