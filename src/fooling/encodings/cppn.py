@@ -230,22 +230,20 @@ def _input_grid(
     return grid.to(dtype)
 
 
-def _activate(act: int, pre: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """Activation ``act`` of ``pre``, written into ``out`` when given."""
+def _activate_(act: int, x: torch.Tensor) -> torch.Tensor:
+    """Activation ``act`` applied to ``x`` in place."""
     if act == 0:  # sine
-        return torch.sin(pre, out=out)
+        return x.sin_()
     if act == 1:  # sigmoid rescaled to (-1, 1), as the released code writes it
-        r = torch.sigmoid(pre, out=out)
-        return r.sub_(0.5).mul_(2.0)
+        return x.sigmoid_().sub_(0.5).mul_(2.0)
     if act == 2:  # Gaussian
-        # p^2 is capped so that exp(-p^2) >= ~1e-30 (float32; ~1e-300 in float64). The
+        # x^2 is capped so that exp(-x^2) >= ~1e-30 (float32; ~1e-300 in float64). The
         # change is far below any 8-bit level, and it keeps subnormal numbers, which slow
         # every later CPU operation that touches them tenfold and more, out of the table.
-        cap = 69.0 if pre.dtype == torch.float32 else 690.0
-        return torch.square(pre, out=out).clamp_(max=cap).neg_().exp_()
+        cap = 69.0 if x.dtype == torch.float32 else 690.0
+        return x.square_().clamp_(max=cap).neg_().exp_()
     if act == 3:  # linear, clipped
-        r = torch.clamp(pre, -3.0, 3.0, out=out)
-        return r.div_(3.0)
+        return x.clamp_(-3.0, 3.0).div_(3.0)
     raise ValueError(f"activation id {act}")
 
 
@@ -361,7 +359,7 @@ def _render_reference(
         pre = torch.zeros(size * size, dtype=dtype, device=device)
         for s, w in incoming.get(v, ()):
             pre = pre + w * values[s]
-        values[v] = _activate(genome.activations[v - N_INPUTS], pre)
+        values[v] = _activate_(genome.activations[v - N_INPUTS], pre)
     outs = [values[N_INPUTS + o] for o in range(genome.outputs)]
     return torch.stack(outs).reshape(genome.outputs, size, size)
 
@@ -491,7 +489,7 @@ def _evaluate(plan: _Plan, grid: torch.Tensor) -> torch.Tensor:
         pre = values[level.start : level.stop]
         torch.mm(level.matrix, values[: level.start], out=pre)
         for act, lo, hi in level.acts:
-            _activate(act, pre[lo:hi], out=pre[lo:hi])
+            _activate_(act, pre[lo:hi])
     return values.index_select(0, plan.out_rows)
 
 
