@@ -11,8 +11,8 @@ and rates; no operator ever creates a cycle.
 A genome batch is a ``list`` of immutable :class:`CPPNGenome`. Rendering packs the whole
 batch -- whatever the topologies -- into one table of nodes sorted by depth and activation,
 and evaluates it one depth at a time over all pixels at once: a sparse matrix product for
-the weighted sums, then one in-place call per activation (see :func:`_plan`). The work in
-Python grows with the depth, not with the number of genomes or edges. The slow per-genome
+the weighted sums, then one in-place call per activation (see :func:`_plan`). Planning is
+numpy over the flattened batch, with one Python loop step per depth. The slow per-genome
 :func:`_render_reference` is kept for the tests and the benchmark.
 
 Colour: 1 output is grey, ``|trunc(255 out)|``. 3 outputs are read as OpenCV 8-bit HLS
@@ -406,8 +406,8 @@ def _plan(genomes: Sequence[CPPNGenome], dtype: torch.dtype, device: torch.devic
     """Pack a batch, whatever its topologies, into one value table: 4 shared input rows,
     then every non-input node of every genome, sorted by (depth, activation, genome, node).
 
-    All of it is numpy over the flattened batch; no Python loop runs per genome or per
-    edge, only per depth. A node's sources keep the same relative order whatever else is
+    All of it is numpy over the flattened batch; the only Python loop runs once per depth.
+    A node's sources keep the same relative order whatever else is
     in the batch, so a genome renders to the same bits alone or in any batch.
     """
     chain = itertools.chain.from_iterable
