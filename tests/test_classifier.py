@@ -197,3 +197,32 @@ def test_shipped_checkpoints_score_99_percent_on_mnist_test(name):
     pred = torch.cat([clf.probs(part).argmax(1) for part in x.split(2000)])
     accuracy = float((pred == labels).double().mean())
     assert accuracy >= 0.99, accuracy
+
+
+def test_lenet_pools_to_the_same_logits_with_and_without_autograd():
+    # Without autograd LeNet pools in channels-last memory (faster on the CPU); a max picks
+    # one of its inputs, so the logits must be the same bits as the plain layout's.
+    from fooling.models.lenet import LeNet, xavier_init_
+
+    net = LeNet()
+    xavier_init_(net, torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(37, 1, 28, 28, generator=g)
+    x[:10] = (x[:10] > 0.5).float()  # flat regions: ties inside the pooling windows
+
+    def plain(x: torch.Tensor) -> torch.Tensor:
+        h = nn.functional.max_pool2d(net.conv1(x), 2)
+        h = nn.functional.max_pool2d(net.conv2(h), 2)
+        return net.ip2(torch.relu(net.ip1(h.flatten(1))))
+
+    with torch.no_grad():
+        reference = plain(x)
+        assert torch.equal(net(x), reference)
+    with torch.inference_mode():
+        assert torch.equal(net(x), reference)
+    # With autograd: the plain kernel, the same numbers, and gradients reach the input.
+    xg = x.clone().requires_grad_()
+    out = net(xg)
+    assert torch.equal(out.detach(), reference)
+    out[:, 3].sum().backward()
+    assert xg.grad is not None and float(xg.grad.abs().sum()) > 0

@@ -27,10 +27,21 @@ class LeNet(nn.Module):
         self.ip2 = nn.Linear(500, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.max_pool2d(self.conv1(x), 2)
-        x = nn.functional.max_pool2d(self.conv2(x), 2)
+        x = _max_pool2(self.conv1(x))
+        x = _max_pool2(self.conv2(x))
         x = torch.relu(self.ip1(x.flatten(1)))
         return self.ip2(x)
+
+
+def _max_pool2(x: torch.Tensor) -> torch.Tensor:
+    """2x2 max-pooling, stride 2. Without autograd it pools in channels-last memory and
+    returns to the usual layout: the same numbers (a max picks one of its inputs), but on the
+    CPU the channels-last kernel is several times faster (LeNet's first pool: 4.5 vs 0.8 ms
+    for 200 images on 2 cores). With autograd the plain kernel keeps training as it was."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return nn.functional.max_pool2d(x, 2)
+    x = x.contiguous(memory_format=torch.channels_last)
+    return nn.functional.max_pool2d(x, 2).contiguous()
 
 
 def xavier_init_(model: nn.Module, generator: torch.Generator) -> None:
