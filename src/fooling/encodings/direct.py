@@ -165,8 +165,14 @@ class DirectEncoding:
         chosen = bernoulli_positions(flat.numel(), rate, generator).to(flat.device)
         r = self._rand(chosen.shape, generator)
         e = 1.0 / (self.eta_m + 1.0)
-        delta = torch.where(r < 0.5, (2 * r) ** e - 1, 1 - (2 * (1 - r)) ** e)
-        flat[chosen] = self._from_genes((self._to_genes(flat[chosen]) + delta).clamp_(0.0, 1.0))
+        # delta = (2 r)^e - 1 if r < 0.5, else 1 - (2 (1 - r))^e, with one power: 2 (1 - r)
+        # and 2 - 2 r are the same float, and so are 1 - b and -(b - 1).
+        low = r < 0.5
+        two_r = r.mul_(2.0)
+        b = torch.where(low, two_r, 2.0 - two_r).pow_(e).sub_(1.0)
+        delta = torch.where(low, b, -b)
+        genes = self._to_genes(flat.index_select(0, chosen)).add_(delta).clamp_(0.0, 1.0)
+        flat.index_copy_(0, chosen, self._from_genes(genes))  # positions are distinct
         return g
 
     def _sbx(self, g: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -214,7 +220,7 @@ class DirectEncoding:
         return hsv_to_rgb(levels / 255.0)
 
     def take(self, genomes: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        return genomes[index.to(genomes.device)]
+        return genomes.index_select(0, index.to(genomes.device))
 
     def cat(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.cat([a, b])
@@ -267,8 +273,8 @@ def bernoulli_positions(n: int, p: float, generator: torch.Generator) -> torch.T
         m = int(mean + 6.0 * math.sqrt(mean) + 16)
         u = torch.rand(m, generator=generator, dtype=torch.float64, device=generator.device)
         # Geometric(p) gaps >= 1: floor(log(1 - u) / log(1 - p)) + 1, with 1 - u in (0, 1].
-        gaps = torch.floor(torch.log1p(-u) / log_q).long() + 1
-        pos = start + gaps.cpu().cumsum(0)
-        parts.append(pos[pos < n])
+        gaps = u.neg_().log1p_().div_(log_q).floor_().add_(1.0).long()
+        pos = gaps.cpu().cumsum_(0).add_(start)
+        parts.append(pos[: int(torch.searchsorted(pos, n))])
         start = int(pos[-1])
-    return torch.cat(parts)
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
