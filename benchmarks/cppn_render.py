@@ -24,6 +24,7 @@ import time
 
 import torch
 
+from fooling._alloc import keep_freed_memory
 from fooling.encodings.cppn import CPPNEncoding, _render_reference, decode
 
 
@@ -60,7 +61,10 @@ def main() -> None:
     ap.add_argument("--inputs", default="normalized", choices=["normalized", "raw"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    ap.add_argument("--plain-malloc", action="store_true", help="leave glibc's allocator as it is")
     args = ap.parse_args()
+    if not args.plain_malloc:
+        keep_freed_memory()  # as the fooling command does
     device = torch.device(args.device)
     if args.threads:
         # On a shared machine, multi-threaded ops wait for busy cores at every op.
