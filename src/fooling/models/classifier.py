@@ -255,10 +255,7 @@ class Classifier(nn.Module):
             for part in images.split(chunk):
                 logits = self.forward(part).float()
                 out.append(torch.softmax(logits, dim=1))
-        if len(out) == 1:
-            probs = out[0]
-        else:
-            probs = torch.cat(out) if out else images.new_zeros(0, self.num_classes)
+        probs = torch.cat(out) if out else images.new_zeros(0, self.num_classes)
         if probs.shape != (images.shape[0], self.num_classes):
             raise FoolingError(
                 f"{self.spec.name} returned {tuple(probs.shape)}; "
