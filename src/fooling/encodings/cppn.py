@@ -180,28 +180,27 @@ def _ancestors(node: int, edges: Sequence[tuple[int, int, float]]) -> set[int]:
 
 class _Uniforms:
     """U[0, 1) float64 numbers drawn from a ``torch.Generator`` in blocks and handed out one
-    at a time to Python code. The same generator state gives the same sequence."""
+    at a time to Python code. The same generator state gives the same sequence.
+
+    ``u()`` is the next number; hot loops call ``u.next``, the same without a Python frame.
+    """
 
     def __init__(self, generator: torch.Generator, block: int):
-        self._generator = generator
-        self._block = max(int(block), 64)
-        self._buf: list[float] = []
-        self._i = 0
+        self.next = self._blocks(generator, max(int(block), 64)).__next__
+
+    @staticmethod
+    def _blocks(generator: torch.Generator, block: int) -> Iterator[float]:
+        while True:  # a block is drawn when the previous one is used up
+            yield from torch.rand(
+                block, generator=generator, dtype=torch.float64, device=generator.device
+            ).tolist()
 
     def __call__(self) -> float:
-        if self._i == len(self._buf):
-            g = self._generator
-            self._buf = torch.rand(
-                self._block, generator=g, dtype=torch.float64, device=g.device
-            ).tolist()
-            self._i = 0
-        u = self._buf[self._i]
-        self._i += 1
-        return u
+        return self.next()
 
     def index(self, k: int) -> int:
         """Uniform integer in ``[0, k)``."""
-        return min(int(self() * k), k - 1)
+        return min(int(self.next() * k), k - 1)
 
 
 # -- rendering: inputs, activations, colour --------------------------------------------------
@@ -668,19 +667,23 @@ class CPPNEncoding:
 
         # 1. Weights: simplified polynomial mutation in genotype space, then clip.
         e = 1.0 / (self.eta_m + 1.0)
+        draw, rate, hits = u.next, self.weight_rate, 0
         for k, (s, t, g) in enumerate(edges):
-            if u() < self.weight_rate:
-                r = u()
+            if draw() < rate:
+                r = draw()
                 delta = (2.0 * r) ** e - 1.0 if r < 0.5 else 1.0 - (2.0 * (1.0 - r)) ** e
                 edges[k] = (s, t, min(max(g + delta, 0.0), 1.0))
-                bump("weights_mutated")
+                hits += 1
+        bump("weights_mutated", hits)
         bump("weights", len(edges))
 
         # 2. Activations: resampled uniformly (may come back the same).
+        rate, hits = self.activation_rate, 0
         for k in range(len(acts)):
-            if u() < self.activation_rate:
+            if draw() < rate:
                 acts[k] = u.index(n_act)
-                bump("activations_resampled")
+                hits += 1
+        bump("activations_resampled", hits)
         bump("activations", len(acts))
 
         # 3. Add connection: source any non-output node; target any non-input node that is
