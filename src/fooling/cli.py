@@ -52,7 +52,12 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="fooling", description=__doc__)
+    p = _Parser(
+        prog="fooling",
+        description="Evolve and study images that a classifier labels with near-certainty "
+        "but no person would recognise (Nguyen, Yosinski & Clune, CVPR 2015).",
+        epilog="Run 'fooling COMMAND --help' for a command's options.",
+    )
     p.add_argument("--version", action="version", version=f"fooling {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
