@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import http.server
+import json
 import logging
 import shutil
 import socket
@@ -24,6 +25,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -41,6 +43,15 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def finished_cppn_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small CPPN evolve run (seed 1, 2 generations), copied by the render rows."""
+    out = tmp_path_factory.mktemp("bad-input-cppn") / "run"
+    args = ["evolve", "--encoding", "cppn", "--generations", "2", "--seed", "1"]
+    assert main([*args, "--out", str(out), "-q"]) == 0
+    return out
+
+
 @dataclasses.dataclass
 class Case:
     """What a row's argv function gets: the test folder and helpers that fill it."""
@@ -49,6 +60,7 @@ class Case:
     monkeypatch: pytest.MonkeyPatch
     stack: contextlib.ExitStack
     finished_run: Path
+    finished_cppn_run: Path
 
     def path(self, name: str) -> str:
         return str(self.tmp / name)
@@ -99,6 +111,13 @@ class Case:
             damage(run)
         return str(run)
 
+    def cppn_run(self, damage: Callable[[Path], None]) -> str:
+        """A copy of the finished CPPN run, damaged by ``damage(run)``."""
+        run = self.tmp / "cppn-run"
+        shutil.copytree(self.finished_cppn_run, run)
+        damage(run)
+        return str(run)
+
     def interrupted_mirror(self) -> None:
         """MNIST downloads come from a local server that hangs up after 1000 bytes."""
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HangUp)
@@ -141,11 +160,21 @@ def overwrite(pattern: str, data: bytes | Callable[[bytes], bytes]) -> Callable[
 
 def edit_config(key: str, value: object) -> Callable[[Path], None]:
     def damage(run: Path) -> None:
-        import json
-
         config = json.loads((run / "config.json").read_text())
         config["evolve"][key] = value
         (run / "config.json").write_text(json.dumps(config))
+
+    return damage
+
+
+def edit_json(name: str, edit: Callable[[Any], None]) -> Callable[[Path], None]:
+    """A ``damage`` that loads the run's JSON file ``name``, applies ``edit`` and saves it
+    (``allow_nan``: JSON as Python writes it, ``Infinity`` included)."""
+
+    def damage(run: Path) -> None:
+        doc = json.loads((run / name).read_text())
+        edit(doc)
+        (run / name).write_text(json.dumps(doc))
 
     return damage
 
@@ -167,6 +196,17 @@ def ascent(c: Case, *args: str) -> list[str]:
 
 def resume(c: Case, damage: Callable[[Path], None] | None = None, *args: str) -> list[str]:
     return ["evolve", "--resume", c.run(damage), *args, "-q"]
+
+
+def render(c: Case, damage: Callable[[Path], None]) -> list[str]:
+    return ["render", c.cppn_run(damage), "--size", "8"]
+
+
+def _first_edge_source(value: float) -> Callable[[Any], None]:
+    def edit(doc: Any) -> None:
+        doc["genomes"][0]["edges"][0][0] = value
+
+    return edit
 
 
 def train(c: Case, *args: str) -> list[str]:
@@ -360,6 +400,26 @@ BAD: dict[str, Bad] = {
         lambda c: ["render", str(c.finished_run), "--size", "64"], "not a CPPN run"
     ),
     "render: zero size": Bad(lambda c: ["render", str(c.finished_run), "--size", "0"], "size"),
+    "render: genome with an infinite node id": Bad(
+        lambda c: render(c, edit_json("champions.json", _first_edge_source(float("inf")))),
+        "edge source must be an integer",
+    ),
+    "render: genome with a fractional node id": Bad(
+        lambda c: render(c, edit_json("champions.json", _first_edge_source(0.5))),
+        "edge source must be an integer",
+    ),
+    "render: genome list that is not a list": Bad(
+        lambda c: render(c, edit_json("champions.json", lambda d: d.update(genomes=5))),
+        "'genomes' must be a list",
+    ),
+    "render: archive without classes": Bad(
+        lambda c: render(c, edit_json("archive.json", lambda d: d.pop("classes"))),
+        "no valid 'classes' list",
+    ),
+    "render: config without the CPPN inputs": Bad(
+        lambda c: render(c, edit_json("config.json", lambda d: d["encoding"].pop("inputs"))),
+        "bad CPPN encoding settings",
+    ),
     "transfer: model of another input": Bad(
         lambda c: [
             "transfer",
@@ -414,6 +474,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
     finished_run: Path,
+    finished_cppn_run: Path,
 ) -> None:
     row = BAD[name]
     monkeypatch.chdir(tmp_path)  # default output folders (runs/...) would land here
@@ -425,7 +486,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(
     monkeypatch.setattr("sys.dont_write_bytecode", True)  # no __pycache__ from user models
     caplog.set_level(logging.WARNING)
     with contextlib.ExitStack() as stack:
-        argv = row.argv(Case(tmp_path, monkeypatch, stack, finished_run))
+        argv = row.argv(Case(tmp_path, monkeypatch, stack, finished_run, finished_cppn_run))
         before = snapshot(tmp_path)
         capsys.readouterr()
         with warnings.catch_warnings(record=True) as caught:

@@ -490,6 +490,13 @@ def test_grey_is_the_absolute_truncated_byte():
     assert (decode(out) * 255).round().flatten().tolist() == [255, 127, 0, 254, 255, 63, 0]
 
 
+def test_grey_bytes_are_taken_in_the_outputs_own_precision():
+    # float64 outputs one float32 ulp under k / 255 must stay level k - 1 (trunc(255 out)).
+    out = torch.tensor([254.999999999 / 255, -100.0000001 / 255, 3.0 / 255], dtype=torch.float64)
+    levels = (decode(out.reshape(1, 1, 1, 3)) * 255).round().flatten().tolist()
+    assert levels == [254, 100, 3]
+
+
 def test_colour_decodes_absolute_outputs():
     out = torch.rand(2, 3, 5, 5, generator=gen(71)) * 2 - 1
     for colour in ("hls", "hsv"):
@@ -535,6 +542,30 @@ def test_save_is_json_and_load_rejects_bad_files(tmp_path):
         enc.load(tmp_path / "trunc.json")
     with pytest.raises(DataError):
         enc.load(tmp_path / "missing.json")
+    for genomes in (5, None, {"0": doc["genomes"][0]}):
+        (tmp_path / "notlist.json").write_text(json.dumps(dict(doc, genomes=genomes)))
+        with pytest.raises(DataError, match="must be a list"):
+            enc.load(tmp_path / "notlist.json")
+    (tmp_path / "nogenomes.json").write_text(json.dumps({"format": "fooling.cppn", "version": 1}))
+    with pytest.raises(DataError, match="must be a list"):
+        enc.load(tmp_path / "nogenomes.json")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("outputs", 1.9), ("outputs", "1"), ("outputs", True), ("outputs", float("inf")),
+        ("edge", [0.9, 4, 0.5]), ("edge", [0, 4.0, 0.5]), ("edge", [True, 4, 0.5]),
+        ("edge", [float("inf"), 4, 0.5]), ("edge", "041"), ("edge", [0, 4]),
+        ("edge", [0, 4, "0.5"]), ("edge", [0, 4, float("nan")]), ("edge", [0, 4, True]),
+    ],
+)  # fmt: skip
+def test_from_dict_rejects_instead_of_coercing(field, value):
+    good = {"outputs": 1, "activations": ["sine"], "edges": [[0, 4, 0.5]]}
+    assert CPPNGenome.from_dict(good) == CPPNGenome(1, (0,), ((0, 4, 0.5),))
+    bad = dict(good, outputs=value) if field == "outputs" else dict(good, edges=[value])
+    with pytest.raises(ValueError, match="malformed genome|gene"):
+        CPPNGenome.from_dict(bad)
 
 
 def test_settings_registry_and_errors():
@@ -554,3 +585,6 @@ def test_settings_registry_and_errors():
             CPPNEncoding(**bad)
     with pytest.raises(ValueError, match="outputs"):
         CPPNEncoding(channels=3).render(CPPNEncoding(channels=1).init(2, gen()))
+    for size in (0, -2, 2.5, True):
+        with pytest.raises(ConfigError, match="render size"):
+            CPPNEncoding().render(CPPNEncoding().init(1, gen()), size=size)

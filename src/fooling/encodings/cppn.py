@@ -97,8 +97,8 @@ class CPPNGenome:
         """Inverse of :meth:`to_dict`; raises ``ValueError`` on any malformed field."""
         try:
             acts = tuple(ACTIVATIONS.index(a) for a in data["activations"])
-            edges = tuple((int(s), int(t), float(g)) for s, t, g in data["edges"])
-            genome = cls(int(data["outputs"]), acts, edges)
+            edges = tuple(_edge(e) for e in data["edges"])
+            genome = cls(_integer(data["outputs"], "outputs"), acts, edges)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"malformed genome: {e}") from None
         genome.validate()
@@ -126,6 +126,23 @@ class CPPNGenome:
             if not 0.0 <= g <= 1.0:
                 raise ValueError(f"gene {g!r} outside [0, 1]")
         _depths(self)  # raises on a cycle
+
+
+def _integer(value: Any, what: str) -> int:
+    """``value`` if it is a JSON integer (not a bool, a float or a string)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{what} must be an integer, got {value!r}")
+    return value
+
+
+def _edge(item: Any) -> tuple[int, int, float]:
+    """A JSON ``[source, target, gene]`` triple: two integer node ids and a number."""
+    if not isinstance(item, list | tuple) or len(item) != 3:
+        raise ValueError(f"an edge must be [source, target, gene], got {item!r}")
+    s, t, g = item
+    if isinstance(g, bool) or not isinstance(g, int | float):
+        raise ValueError(f"gene must be a number, got {g!r}")
+    return _integer(s, "edge source"), _integer(t, "edge target"), float(g)
 
 
 def _weight(gene: float) -> float:
@@ -249,8 +266,10 @@ def _activate_(act: int, x: torch.Tensor) -> torch.Tensor:
 def _bytes(out: torch.Tensor) -> torch.Tensor:
     """``|trunc(255 out)|`` in float32, as the released code converts a float output to a
     byte (negative outputs are mirrored, not clipped). Computed as ``floor(|255 out|)``,
-    the same number, because ``trunc`` is several times slower on the CPU."""
-    return torch.mul(out.to(torch.float32), 255.0).abs_().floor_()
+    the same number, because ``trunc`` is several times slower on the CPU. The product is
+    taken in the outputs' own dtype: a float64 output just under ``k / 255`` stays level
+    ``k - 1``."""
+    return torch.mul(out, 255.0).abs_().floor_().to(torch.float32)
 
 
 def _hls_hue_table() -> torch.Tensor:
@@ -732,6 +751,8 @@ class CPPNEncoding:
 
     def _run(self, genomes: Sequence[CPPNGenome], size: int | None, decoded: bool) -> torch.Tensor:
         size = self.size if size is None else size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ConfigError(f"render size must be a positive integer, got {size!r}")
         dtype = getattr(torch, self.dtype)
         o = self.outputs_per_genome
         if any(g.outputs != o for g in genomes):
@@ -824,8 +845,11 @@ class CPPNEncoding:
             raise DataError(f"{path} is not a CPPN genome file")
         if doc.get("version") != FORMAT_VERSION:
             raise DataError(f"{path}: unsupported CPPN genome file version {doc.get('version')}")
+        items = doc.get("genomes")
+        if not isinstance(items, list):
+            raise DataError(f"{path}: 'genomes' must be a list of genomes")
         genomes = []
-        for i, item in enumerate(doc.get("genomes", [])):
+        for i, item in enumerate(items):
             try:
                 genome = CPPNGenome.from_dict(item)
             except ValueError as e:

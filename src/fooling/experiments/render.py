@@ -50,27 +50,31 @@ def render_run(
     if not isinstance(size, int) or not 1 <= size <= MAX_SIZE:
         raise ConfigError(f"size must be an integer in 1..{MAX_SIZE}, got {size!r}")
     config = rundir.read_json(run / "config.json")
-    enc = config.get("encoding") or {}
-    if config.get("kind") != "evolve" or enc.get("encoding") != "cppn":
+    enc = config.get("encoding") if isinstance(config, dict) else None
+    if not isinstance(enc, dict) or config.get("kind") != "evolve" or enc.get("encoding") != "cppn":
         raise RunDirError(
             f"{run} is not a CPPN run; only CPPN genomes can be drawn at another resolution"
         )
-    archive = rundir.read_json(run / "archive.json")
-    channels = int(enc["channels"])
-    encoding = CPPNEncoding(
-        channels=channels,
-        size=size,
-        device=device,
-        inputs=enc["inputs"],
-        colour=enc["colour"] if channels == 3 else "hls",
-        dtype=enc.get("dtype", "float32"),
-    )
-    genomes = encoding.load(run / rundir.champions_file("cppn"))
-    classes = archive["classes"]
-    if len(genomes) != len(classes):
-        raise RunDirError(
-            f"{run}: {len(genomes)} genomes but {len(classes)} classes in archive.json"
+    try:
+        channels = int(enc["channels"])
+        encoding = CPPNEncoding(
+            channels=channels,
+            size=size,
+            device=device,
+            inputs=enc["inputs"],
+            colour=enc["colour"] if channels == 3 else "hls",
+            dtype=enc.get("dtype", "float32"),
         )
+    except (KeyError, TypeError, ValueError, ConfigError) as e:
+        raise RunDirError(f"{run}/config.json: bad CPPN encoding settings: {e}") from None
+    archive = rundir.read_json(run / "archive.json")
+    classes = archive.get("classes") if isinstance(archive, dict) else None
+    names = _image_names(classes)
+    if names is None:
+        raise RunDirError(f"{run}/archive.json has no valid 'classes' list")
+    genomes = encoding.load(run / rundir.champions_file("cppn"))
+    if len(genomes) != len(names):
+        raise RunDirError(f"{run}: {len(genomes)} genomes but {len(names)} classes in archive.json")
     folder = Path(out) if out is not None else run / f"render-{size}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -80,8 +84,18 @@ def render_run(
     paths: list[Path] = []
     for start in range(0, len(genomes), per_chunk):
         images = encoding.render(genomes[start : start + per_chunk])
-        for image, entry in zip(rundir.to_uint8(images), classes[start : start + per_chunk]):
-            name = rundir.image_name(entry["class"], entry["label"], entry["confidence"])
+        for image, name in zip(rundir.to_uint8(images), names[start : start + per_chunk]):
             rundir.write_png(folder / name, image)
             paths.append(folder / name)
     return paths
+
+
+def _image_names(classes: object) -> list[str] | None:
+    """The PNG name of every class entry of ``archive.json``, or None if one is malformed."""
+    if not isinstance(classes, list):
+        return None
+    try:
+        return [rundir.image_name(int(c["class"]), str(c["label"]), float(c["confidence"]))
+                for c in classes]  # fmt: skip
+    except (KeyError, TypeError, ValueError):
+        return None
