@@ -186,6 +186,13 @@ def half(data: bytes) -> bytes:
 GARBAGE = b"\x00\x01garbage" * 10
 
 
+def _three_champions(data: bytes) -> bytes:
+    """A direct champions file cut to its first 3 genomes."""
+    from safetensors.torch import load, save
+
+    return save({"genomes": load(data)["genomes"][:3].contiguous()})
+
+
 def evolve(c: Case, *args: str) -> list[str]:
     return ["evolve", *args, "--out", c.path("new"), "-q"]
 
@@ -299,6 +306,10 @@ BAD: dict[str, Bad] = {
     ),
     "resume: truncated checkpoint state": Bad(
         lambda c: resume(c, overwrite("checkpoint/state_*.pt", half)), "corrupt"
+    ),
+    "resume: checkpoint with too few champions": Bad(
+        lambda c: resume(c, overwrite("checkpoint/champions_*", _three_champions)),
+        "holds 3 champions for 10 classes",
     ),
     "resume: missing checkpoint state": Bad(
         lambda c: resume(c, overwrite("checkpoint/LATEST", b"00000077\n")), "missing or corrupt"

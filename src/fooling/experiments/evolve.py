@@ -232,6 +232,11 @@ class Evolution:
         if not same:
             raise RunDirError(f"checkpoint in {out} was written by a different config")
         champions = self.encoding.load(champions_path)
+        if self.encoding.count(champions) != len(self.targets):
+            raise RunDirError(
+                f"checkpoint in {out} holds {self.encoding.count(champions)} champions "
+                f"for {len(self.targets)} classes"
+            )
         self.search.load_state_dict(state["search"], champions)
         self.history = list(state["history"].unbind(0))
         self.elapsed = list(state["elapsed"])
