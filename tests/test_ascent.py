@@ -329,6 +329,11 @@ def test_run_directory_matches_the_evolve_format(run):
         assert abs(series[-1] - e["confidence"]) <= 1e-6
         expected = next((i for i, c in enumerate(series) if c >= 0.99), -1)
         assert e["first_generation"]["0.99"] == expected
+    # The median of 10 confidences is the mean of the middle two, as evolve and transfer
+    # report it (torch.median would give the lower one).
+    middle = sorted(summary["confidences"])[4:6]
+    assert summary["median"] == pytest.approx(sum(middle) / 2, abs=1e-12)
+    assert float(rows[-1]["median"]) == pytest.approx(summary["median"], abs=1e-12)
 
 
 def test_png_rescoring_matches_recorded_confidences(run):

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from .. import __version__, _io, distributed, rundir
+from .._stats import median
 from ..errors import ConfigError, UnknownNameError
 from ..models import Classifier, create_classifier
 from ..search.gradient import (
@@ -426,7 +427,7 @@ class Ascent:
             "steps_run": rows,
             "evaluations": int(result.evaluations[-1]),
             "num_classes": len(self.targets),
-            "median": float(final.median()),
+            "median": float(median(final)),
             "min": float(final.min()),
             "max": float(final.max()),
             "classes_at_or_above": {f"{t:g}": int((final >= t).sum()) for t in thresholds},
@@ -453,7 +454,7 @@ class Ascent:
             row: list[Any] = [
                 step,
                 int(result.evaluations[step]),
-                repr(float(conf.median())),
+                repr(float(median(conf))),
                 repr(min(values)),
                 repr(max(values)),
             ]

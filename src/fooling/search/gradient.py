@@ -58,6 +58,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from .._stats import median
 from ..errors import ConfigError
 from .archive import THRESHOLDS
 
@@ -647,7 +648,7 @@ class GradientAscent:
                         steps=self.steps,
                         active=int(active.sum()),
                         evaluations=evaluated,
-                        median=float(conf.median()),
+                        median=float(median(conf)),
                         min=float(conf.min()),
                         max=float(conf.max()),
                         counts=tuple(int(c) for c in counts),
