@@ -408,15 +408,14 @@ class Retraining:
             self.progress(f"round {i}: evolution run {r + 1}/{n_runs}")
             run_cfg = dataclasses.replace(evolve_cfg, seed=_seed(cfg.seed, i, 3, r))
             first, first_conf, last, last_conf = _short_run(run_cfg, net)
-            save_file(
-                {
-                    "first": first,
-                    "first_confidence": first_conf,
-                    "last": last,
-                    "last_confidence": last_conf,
-                },
-                str(path),
-            )
+            tensors = {
+                "first": first,
+                "first_confidence": first_conf,
+                "last": last,
+                "last_confidence": last_conf,
+            }
+            with _io.atomic_path(path) as tmp:  # a kill leaves no half file to skip later
+                save_file(tensors, str(tmp))
         picked, picked_conf, confs = [], [], []
         for r in range(n_runs):
             t = load_file(str(runs / f"run_{r:04d}.safetensors"))
