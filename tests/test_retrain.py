@@ -127,6 +127,24 @@ def test_checkpoints_with_an_extra_class_load_into_the_registry(tmp_path):
     assert big.num_classes == 1001 and big.spec.labels[1000] == "fooling"
 
 
+@pytest.mark.parametrize("name", ["alexnet", "caffenet"])
+def test_alexnet_and_caffenet_with_a_fooling_class_load(name, tmp_path):
+    from fooling.models.alexnet import AlexNet
+    from fooling.models.caffenet import CaffeNet
+
+    torch.manual_seed(0)
+    net = {"alexnet": AlexNet, "caffenet": CaffeNet}[name]()
+    resize_head(net, 1001)
+    save_checkpoint(net, tmp_path / "n.safetensors", {})
+    extra = {"mean_image": shared_path("models", "caffe", "ilsvrc_2012_mean.npy")}
+    clf = create_classifier(name, weights=tmp_path / "n.safetensors",
+                            **(extra if name == "caffenet" else {}))  # fmt: skip
+    assert clf.num_classes == 1001 and clf.spec.labels[-1] == "fooling"
+    assert clf.spec.labels[:2] == create_classifier("efficientnet-lite0").spec.labels[:2]
+    probs = clf.probs(torch.rand(2, 3, 64, 64))
+    assert probs.shape == (2, 1001) and torch.allclose(probs.sum(1), torch.ones(2))
+
+
 def test_imagenet_fine_tuning_small_configuration(tmp_path):
     samples = shared_path("datasets", "imagenet-samples")
     photos = sorted(samples.iterdir())

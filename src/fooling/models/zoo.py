@@ -197,15 +197,16 @@ def alexnet(*, weights: Path | None = None) -> Classifier:
         _alexnet.URL, what="AlexNet weights (233 MB)", hint="or pass --weights FILE"
     )
     model = uninitialized(_alexnet.AlexNet)  # every parameter is loaded next
-    load_weights_file(model, path)
+    load_weights_file(model, path)  # 1001 outputs: fine-tuned with a fooling class
+    labels = class_labels(_imagenet_labels(), head(model)[1].out_features, path)
     spec = ClassifierSpec(
         name="alexnet",
-        num_classes=1000,
+        num_classes=len(labels),
         input_channels=3,
         input_size=224,
         mean=_alexnet.MEAN,
         std=_alexnet.STD,
-        labels=_imagenet_labels(),
+        labels=labels,
         resize_size=256,
         notes=f"torchvision layout; weights: {Path(path).name}",
     )
@@ -229,7 +230,8 @@ def caffenet(*, weights: Path | None = None, mean_image: str | Path | None = Non
         hint="or pass --weights bvlc_reference_caffenet.caffemodel",
     )
     model = uninitialized(_caffenet.CaffeNet)  # every parameter is loaded next
-    load_weights_file(model, path)
+    load_weights_file(model, path)  # 1001 outputs: fine-tuned with a fooling class
+    labels = class_labels(_imagenet_labels(), head(model)[1].out_features, path)
     mean_path = (
         Path(mean_image)
         if mean_image is not None
@@ -243,12 +245,12 @@ def caffenet(*, weights: Path | None = None, mean_image: str | Path | None = Non
     mean = torch.from_numpy(read_mean_image(mean_path, "BGR"))
     spec = ClassifierSpec(
         name="caffenet",
-        num_classes=1000,
+        num_classes=len(labels),
         input_channels=3,
         input_size=227,
         scale=255.0,
         channel_order="BGR",
-        labels=_imagenet_labels(),
+        labels=labels,
         resize_size=256,
         crop="ten",
         mean_image=f"{mean_path.name}, centre 227 window (BGR, 0-255)",
