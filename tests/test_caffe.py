@@ -105,3 +105,15 @@ def test_corrupt_and_foreign_caffemodels_are_one_line_errors(tmp_path):
     with pytest.raises(DataError, match="does not fit CaffeNet") as e:
         create_classifier("caffenet", weights=lenet, mean_image=mean)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"\x2a\x03\x00\x00\x80", b"\x42\x05" + bytes(5), b"\x28\x07"],
+    ids=["float data of 3 bytes", "double data of 5 bytes", "float data as a varint"],
+)
+def test_float_data_of_a_bad_length_is_a_data_error(data, tmp_path):
+    path = tmp_path / "odd.binaryproto"
+    path.write_bytes(data)
+    with pytest.raises(DataError, match="not a valid .binaryproto"):
+        read_binaryproto(path)

@@ -86,6 +86,14 @@ def _packed_varints(value: int | memoryview, wire: int) -> list[int]:
     return out
 
 
+def _floats(value: object, dtype: str) -> np.ndarray:
+    """Little-endian floats from a field's bytes (a whole number of them)."""
+    size = np.dtype(dtype).itemsize
+    if isinstance(value, int) or len(value) % size:  # type: ignore[arg-type]
+        raise _ProtoError(f"float data of {size}-byte values has a bad length")
+    return np.frombuffer(value, dtype=dtype)  # type: ignore[call-overload]
+
+
 def parse_blob(buf: memoryview) -> np.ndarray:
     """One ``BlobProto`` message -> a float32 array of its shape."""
     legacy = [0, 0, 0, 0]
@@ -95,9 +103,9 @@ def parse_blob(buf: memoryview) -> np.ndarray:
         if field in (1, 2, 3, 4) and wire == _VARINT:
             legacy[field - 1] = int(value)
         elif field == 5:  # float data: packed, or one float per field
-            chunks.append(np.frombuffer(value, dtype="<f4"))
+            chunks.append(_floats(value, "<f4"))
         elif field == 8:
-            chunks.append(np.frombuffer(value, dtype="<f8").astype(np.float32))
+            chunks.append(_floats(value, "<f8").astype(np.float32))
         elif field == 7 and wire == _LEN:
             for f, w, v in _fields(value):
                 if f == 1:
