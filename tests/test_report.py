@@ -10,6 +10,7 @@ import statistics
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import fooling
@@ -444,3 +445,18 @@ def test_large_champions_are_embedded_reduced(runs, tmp_path):
             sizes.append((im.size, img["width"]))
     assert sizes[0] == ((112, 112), "112")
     assert sizes[1:] == [((28, 28), "112")] * 9
+
+
+def test_labels_are_drawn_literally_in_figures():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from fooling.report.figures import per_class_confidence
+
+    labels = [r"$\foo$", "$x$ cost", "_hidden", "plain"]
+    conf = np.linspace(0.1, 0.9, 8).reshape(2, 4)
+    fig = per_class_confidence(np.arange(2), conf, conf[-1], np.arange(4), labels,
+                               title="$\\bar$ run")  # fmt: skip
+    FigureCanvasAgg(fig).draw()  # an unknown mathtext symbol would raise here
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert len(legend) == 4  # "_hidden" is not dropped
+    assert [t.replace("\\$", "$").strip() for t in legend] == labels

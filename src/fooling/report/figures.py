@@ -16,6 +16,13 @@ MAX_CLASS_LINES = 20
 _WIDTH = 10.0  # inches; at 100 dpi the PNG is 1000 px wide, shown at most 100 % of the page
 
 
+def literal(text: object) -> str:
+    """``text`` as matplotlib should draw it, literally: ``$`` would start mathtext (and
+    an unknown symbol aborts the figure), and a legend drops labels that begin with ``_``."""
+    s = str(text).replace("$", r"\$")
+    return " " + s if s.startswith("_") else s
+
+
 def confidence_over_generations(
     generations: Sequence[np.ndarray],
     medians: Sequence[np.ndarray],
@@ -51,7 +58,7 @@ def confidence_over_generations(
     many = len(medians) > 8  # a legend for many runs hides the lines
     alpha = 0.5 if len(medians) > 1 else 1.0
     for x, m, n, label in zip(generations, medians, reached, labels):
-        left.plot(x, m, lw=1.2, alpha=alpha, label=None if many else label)
+        left.plot(x, m, lw=1.2, alpha=alpha, label=None if many else literal(label))
         right.step(x, n, where="post", lw=1.2, alpha=alpha)
     same_axis = len(generations) > 1 and all(
         len(x) == len(generations[0]) and np.array_equal(x, generations[0]) for x in generations
@@ -75,7 +82,7 @@ def confidence_over_generations(
     if left.get_legend_handles_labels()[0]:
         left.legend(fontsize=7, loc="lower right")
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(literal(title), fontsize=11)
     return fig
 
 
@@ -116,7 +123,7 @@ def per_class_confidence(
         left.text(0.5, 0.5, "no per-class columns in metrics.csv", ha="center", va="center")
     elif k <= max_lines:
         for j in range(k):
-            left.plot(generation, confidence[:, j], lw=1.1, label=str(labels[j])[:16])
+            left.plot(generation, confidence[:, j], lw=1.1, label=literal(str(labels[j])[:16]))
         # beside the panel, not over the lines
         left.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     else:
@@ -144,5 +151,5 @@ def per_class_confidence(
         ax.axhline(threshold, color="0.4", ls="--", lw=0.8)
         ax.grid(True, axis="y", lw=0.4, alpha=0.5)
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(literal(title), fontsize=11)
     return fig

@@ -8,6 +8,8 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from .figures import literal
+
 
 def _series(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[list[int], list[float]]:
     pts = [(int(r["round"]), float(r[key])) for r in rows if r.get(key) not in (None, "")]
@@ -54,5 +56,5 @@ def retrain_figure(rows: Sequence[Mapping[str, Any]], *, title: str = "") -> Fig
         ax.yaxis.set_major_formatter(PercentFormatter())
         ax.grid(alpha=0.3)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(literal(title))
     return fig
