@@ -77,3 +77,17 @@ def test_errors_from_a_real_process_have_no_traceback(tmp_path):
         "fooling: error: unknown model 'nope'; known models: alexnet, caffenet, "
         "efficientnet-lite0, lenet-mnist, lenet-mnist-b, or module.path:factory"
     )
+
+
+def test_class_names_with_commas_resolve_from_a_comma_separated_list():
+    from fooling.cli import _classes
+    from fooling.errors import ConfigError
+    from fooling.experiments.config import resolve_classes
+
+    labels = ["tench", "Tights for gymnastics, a one-piece leotard, or a sport jersey",
+              "goldfish", "tights"]  # fmt: skip
+    text = "goldfish,tights for gymnastics, a one-piece leotard,or a sport jersey,TENCH,3"
+    assert resolve_classes(_classes(text), labels, "m") == [2, 1, 0, 3]
+    assert resolve_classes(_classes("tights,goldfish"), labels, "m") == [3, 2]
+    with pytest.raises(ConfigError, match="no class named 'tights for gymnastics'"):
+        resolve_classes(_classes("tights for gymnastics,goldfish"), labels, "m")

@@ -159,18 +159,34 @@ def resolve_classes(
     n = len(labels)
     if classes is None:
         return list(range(n))
+
+    def key(name: str) -> str:  # case and the spaces around commas do not matter
+        return ",".join(part.strip() for part in name.lower().split(","))
+
     lookup: dict[str, list[int]] = {}
     for k, label in enumerate(labels):
-        lookup.setdefault(label.strip().lower(), []).append(k)
+        lookup.setdefault(key(label), []).append(k)
     out: list[int] = []
     bad: list[int] = []
-    for c in classes:
+    items = list(classes)
+    i = 0
+    while i < len(items):
+        c = items[i]
+        i += 1
         if isinstance(c, str) and c.strip().isdigit():
             c = int(c)
         if isinstance(c, int):
             (out if 0 <= c < n else bad).append(c)
             continue
-        hits = lookup.get(c.strip().lower(), [])
+        hits = lookup.get(key(c), [])
+        # A name with commas in it ("tights for gymnastics, a one-piece leotard, ...") comes
+        # split at them from a comma-separated list: join the following names back on.
+        j = i
+        while not hits and j < len(items) and isinstance(items[j], str):
+            j += 1
+            joined = key(",".join(str(x) for x in items[i - 1 : j]))
+            if joined in lookup:
+                hits, c, i = lookup[joined], ", ".join(str(x) for x in items[i - 1 : j]), j
         if not hits:
             near = [lab for lab in labels if c.strip().lower() in lab.lower()][:5]
             hint = f" (did you mean: {', '.join(near)}?)" if near else ""
