@@ -69,3 +69,17 @@ def test_incompatible_or_unknown_models_are_one_line_errors(runs, tmp_path, caps
 def test_a_folder_that_is_no_run_is_refused(tmp_path, capsys):
     assert main(["transfer", str(tmp_path), "--models", "lenet-mnist"]) == 2
     assert "config.json not found" in capsys.readouterr().err
+
+
+def test_runs_of_different_settings_are_not_pooled(runs, tmp_path):
+    other = tmp_path / "direct-short"
+    evolve(EvolveConfig(seed=2, generations=3, batch_size=40, init_size=40), other)
+    out = tmp_path / "t"
+    args = ["transfer", str(runs[0]), str(runs[1]), str(other), "--models", "lenet-mnist-b"]
+    assert main([*args, "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    settings = [r["setting"] for r in summary["rows"]]
+    long, short = "lenet-mnist-direct (generations=4)", "lenet-mnist-direct (generations=3)"
+    assert settings == [long, long, short]  # seeds 0 and 1 share a setting; 3 generations not
+    pooled = {p["setting"]: p["runs"] for p in summary["pooled"]}
+    assert pooled == {long: 2, short: 1}

@@ -9,6 +9,7 @@ runs scored by ``lenet-mnist-b`` this is the paper's DNN A / DNN B experiment.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from .. import __version__, _io, rundir
 from .._stats import median
 from ..errors import ConfigError, RunDirError
 from ..models import Classifier, create_classifier
+from ..report.runs import setting_config
 
 COLUMNS = ("n", "median_confidence", "share_ge_99", "share_ge_99_99", "share_top1")
 
@@ -83,6 +85,38 @@ def _score(
     }
 
 
+def _setting_labels(configs: Sequence[dict[str, Any]]) -> list[str]:
+    """A label per run, equal for runs of one setting (the report's rule: the same config
+    but for the seed, the device and batching): ``source-encoding``, e.g.
+    ``lenet-mnist-direct``, followed where several settings share it by the config values
+    that tell them apart, e.g. ``lenet-mnist-ascent (preset=hp169)``."""
+    base, keys = [], []
+    for config in configs:
+        source = config.get("classifier", {}).get("name", "?")
+        base.append(f"{source}-{config.get('encoding', {}).get('encoding', config.get('kind'))}")
+        key = setting_config(config)
+        keys.append(json.dumps(key if key is not None else config, sort_keys=True, default=str))
+    labels = list(base)
+    for name in dict.fromkeys(base):
+        group = {k: json.loads(k) for b, k in zip(base, keys) if b == name}
+        if len(group) < 2:
+            continue
+        cfgs = [c if isinstance(c, dict) else {} for c in group.values()]
+        differ = [k for k in dict.fromkeys(k for c in cfgs for k in c)
+                  if len({json.dumps(c.get(k), sort_keys=True) for c in cfgs}) > 1]  # fmt: skip
+        for i, (b, k) in enumerate(zip(base, keys)):
+            if b == name:
+                values = ", ".join(f"{d}={_short(group[k].get(d))}" for d in differ)
+                labels[i] = f"{name} ({values or k})"
+    return labels
+
+
+def _short(value: Any) -> str:
+    """A config value for a label: a path by its file name."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return Path(text).name if isinstance(value, str) and "/" in value else text
+
+
 def _stats(confidences: Sequence[float], top1: Sequence[bool]) -> dict[str, Any]:
     conf = torch.tensor(confidences, dtype=torch.float64)
     return {
@@ -128,9 +162,8 @@ def transfer(
     ]
     rows: list[dict[str, Any]] = []
     cells: list[dict[str, Any]] = []
-    for run, config, classes, images in loaded:  # every error before anything is written
-        source = config.get("classifier", {}).get("name", "?")
-        setting = f"{source}-{config.get('encoding', {}).get('encoding', config.get('kind'))}"
+    settings = _setting_labels([config for _, config, _, _ in loaded])
+    for (run, _, classes, images), setting in zip(loaded, settings):  # errors before writes
         for title, clf in classifiers:
             cell = _score(clf, run, classes, images)
             cells.append({"run": str(run), "setting": setting, "model": title, **cell})

@@ -33,6 +33,18 @@ _NOT_SETTING_BY_KIND = {
 }
 
 
+def setting_config(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What makes a run's setting, from its ``config.json``: the config of its kind without
+    the seed and the keys that do not change results (device, evaluation batching); None
+    where the config has no such part."""
+    kind = config.get("kind")
+    cfg = config.get(kind) if isinstance(kind, str) else None
+    if not isinstance(cfg, Mapping):
+        return None
+    skip = _NOT_SETTING_BY_KIND.get(kind, _NOT_SETTING)
+    return {k: v for k, v in cfg.items() if k not in skip}
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Champion:
     """One class's champion as ``archive.json`` records it.
@@ -128,11 +140,8 @@ class RunData:
     def setting(self) -> str:
         """A key equal for runs of one setting: the resolved config of the run's kind without
         the seed and the keys that do not change results (device, evaluation batching)."""
-        cfg = self.config.get(self.kind)
-        if isinstance(cfg, Mapping):
-            skip = _NOT_SETTING_BY_KIND.get(self.kind, _NOT_SETTING)
-            key: Any = {k: v for k, v in cfg.items() if k not in skip}
-        else:  # an older or hand-written config: fall back on the summary's description
+        key: Any = setting_config(self.config)
+        if key is None:  # an older or hand-written config: fall back on the summary's words
             key = [self.model, self.encoding, self.length]
         key = {"kind": self.kind, "config": key, "classes": [c.index for c in self.champions]}
         return json.dumps(key, sort_keys=True, default=str)
