@@ -90,6 +90,48 @@ class _FirstRowOnly(nn.Module):
         return x.flatten(1)[:1, :10]  # (1, 10) whatever the batch
 
 
+class _Softmaxed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(8 * 8, 10)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:  # any channels and size
+        return self.linear(nn.functional.adaptive_avg_pool2d(x.mean(1), 8).flatten(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.logits(x), dim=1)  # probabilities, not logits
+
+
+class _TupleScores(_Softmaxed):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.logits(x), self.logits(x)
+
+
+class _Crashes(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied\n(a second line)")
+
+
+def softmax_classifier() -> nn.Module:
+    """A classifier that returns probabilities instead of logits."""
+    return _Softmaxed()
+
+
+def float64_classifier() -> nn.Module:
+    """A classifier with float64 parameters."""
+    return _Softmaxed().double()
+
+
+def tuple_classifier() -> nn.Module:
+    """A classifier returning a tuple of tensors."""
+    return _TupleScores()
+
+
+def crashing_classifier() -> nn.Module:
+    """A classifier whose forward pass raises (e.g. an input of the wrong size)."""
+    return _Crashes()
+
+
 def nan_classifier() -> nn.Module:
     """A classifier whose every score is NaN."""
     return _NaNScores()

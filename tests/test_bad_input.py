@@ -273,6 +273,25 @@ BAD: dict[str, Bad] = {
         lambda c: evolve(c, "--model", "conftest:first_row_classifier", "--input-size", "28"),
         "expected (2, 10)",
     ),
+    "evolve: classifier returns probabilities": Bad(
+        lambda c: evolve(c, "--model", "conftest:softmax_classifier", "--input-size", "28"),
+        "returns probabilities",
+    ),
+    "evolve: classifier with float64 parameters": Bad(
+        lambda c: evolve(c, "--model", "conftest:float64_classifier", "--input-size", "28"),
+        "float64 parameters",
+    ),
+    "evolve: classifier returns a tuple": Bad(
+        lambda c: evolve(c, "--model", "conftest:tuple_classifier", "--input-size", "28"),
+        "returns tuple, not (N, K)",
+    ),
+    "evolve: classifier fails on its input": Bad(
+        lambda c: evolve(c, "--model", "conftest:crashing_classifier", "--input-size", "28"),
+        "fails on a blank 3x28x28 image",
+    ),
+    "ascent: classifier returns probabilities": Bad(
+        lambda c: ascent(c, "--model", "conftest:softmax_classifier"), "returns probabilities"
+    ),
     "evolve: unknown factory module": Bad(
         lambda c: evolve(c, "--model", "no_such_module:net"), "cannot import"
     ),

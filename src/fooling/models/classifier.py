@@ -269,13 +269,34 @@ class Classifier(nn.Module):
         """Score a black and a white image once, so that a network returning the wrong
         shape or NaN fails with one line before a run writes anything.
 
+        Also refuses a network that returns probabilities instead of logits: they would be
+        put through the softmax a second time, which flattens every confidence towards
+        ``1 / K``.
+
         Raises:
-            FoolingError: the scores are not ``(2, K)`` or not finite.
+            FoolingError: the network fails on the images, its scores are not ``(2, K)`` or
+                not finite, or they are already probabilities.
         """
         s = self.spec
         shape = (s.input_channels, s.image_size, s.image_size)
         images = torch.stack([torch.zeros(shape), torch.ones(shape)]).to(self.device)
-        self.probs(images)
+        try:
+            self.probs(images)
+            with torch.inference_mode(), self._precision():
+                scores = self.module(self.preprocess(images)).float()
+        except FoolingError:
+            raise
+        except Exception as e:  # a user's network or weights that do not fit
+            first = (str(e).strip().splitlines() or [""])[0]
+            raise FoolingError(
+                f"{s.name} fails on a {'x'.join(map(str, shape))} probe image: "
+                f"{type(e).__name__}: {first}"
+            ) from None
+        if scores.shape[1] > 1 and (scores >= 0).all() and (scores.sum(1) - 1).abs().max() < 1e-4:
+            raise FoolingError(
+                f"{s.name} returns probabilities (non-negative rows that sum to 1); it must "
+                "return logits: drop its final softmax, or return log(p)"
+            )
 
     def zero_image(self) -> torch.Tensor:
         """The input-sized image ``(C, s, s)`` in [0, 1] (clipped) that the preprocessing

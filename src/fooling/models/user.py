@@ -97,16 +97,30 @@ def user_classifier(
         raise ConfigError(f"{name} returned {type(made).__name__}, not an nn.Module")
     if weights is not None:
         load_weights_file(made, weights)
+    odd = sorted({str(p.dtype) for p in made.parameters() if p.dtype != torch.float32})
+    if odd:
+        raise ConfigError(
+            f"{name} has {'/'.join(odd)} parameters; it is fed float32 images "
+            "(return model.float() from the factory)"
+        )
     size = input_size or 224
     names = read_labels(labels) if labels is not None else ()
     made.eval()
     if names:
         num_classes = len(names)
     else:  # one forward pass on a blank image tells the number of outputs
-        with torch.no_grad():
-            out = made(torch.zeros(1, input_channels, size, size))
-        if out.ndim != 2:
-            raise ConfigError(f"{name} returns outputs of shape {tuple(out.shape)}, not (N, K)")
+        blank = torch.zeros(1, input_channels, size, size)
+        try:
+            with torch.no_grad():
+                out = made(blank)
+        except Exception as e:  # the user's code: any failure is a bad setting
+            raise ConfigError(
+                f"{name} fails on a blank {input_channels}x{size}x{size} image "
+                f"(input size and channels right?): {type(e).__name__}: {_first_line(e)}"
+            ) from None
+        if not isinstance(out, torch.Tensor) or out.ndim != 2:
+            what = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ConfigError(f"{name} returns {what}, not (N, K) logits")
         num_classes = int(out.shape[1])
     spec = ClassifierSpec(
         name=name,
@@ -121,3 +135,7 @@ def user_classifier(
         resize_size=resize_size,
     )
     return Classifier(made, spec)
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [""])[0]
