@@ -105,6 +105,14 @@ def test_unknown_encoding_lists_the_known_ones():
         create_encoding("pixels")
 
 
+@pytest.mark.parametrize("p", [1e-30, 1e-300, 5e-324])
+def test_bernoulli_positions_with_a_tiny_rate_choose_nothing(p):
+    from fooling.encodings.direct import bernoulli_positions
+
+    # The geometric gaps are astronomically long: capped, not overflowed into a loop.
+    assert bernoulli_positions(10**6, p, gen(14)).numel() == 0
+
+
 def test_bernoulli_positions_are_independent_per_position():
     from fooling.encodings.direct import bernoulli_positions
 

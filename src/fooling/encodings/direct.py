@@ -273,7 +273,9 @@ def bernoulli_positions(n: int, p: float, generator: torch.Generator) -> torch.T
         m = int(mean + 6.0 * math.sqrt(mean) + 16)
         u = torch.rand(m, generator=generator, dtype=torch.float64, device=generator.device)
         # Geometric(p) gaps >= 1: floor(log(1 - u) / log(1 - p)) + 1, with 1 - u in (0, 1].
-        gaps = u.neg_().log1p_().div_(log_q).floor_().add_(1.0).long()
+        # A gap past the end is capped there: the same positions, and no int64 overflow
+        # (an endless loop) when p is tiny.
+        gaps = u.neg_().log1p_().div_(log_q).floor_().add_(1.0).clamp_(max=n + 1.0).long()
         pos = gaps.cpu().cumsum_(0).add_(start)
         parts.append(pos[: int(torch.searchsorted(pos, n))])
         start = int(pos[-1])
