@@ -46,3 +46,15 @@ def test_state_round_trip():
     b.load_state_dict(a.state_dict())
     assert torch.equal(a.confidence, b.confidence)
     assert torch.equal(a.first_crossing, b.first_crossing)
+
+
+def test_thresholds_compare_in_float64_not_in_float32():
+    # float32(0.9999) = 0.99989998...: below 0.9999, and recorded as such in the files.
+    a = ClassArchive(2)
+    just_under = torch.tensor(0.9999, dtype=torch.float32)
+    assert float(just_under) < 0.9999
+    a.update(torch.stack([just_under, 1 - just_under])[None], generation=0)
+    assert a.counts() == [1, 1, 0]  # >= 0.99 and 0.999 (their float32 lie above), not 0.9999
+    assert a.first_crossing[:, 0].tolist() == [0, 0, -1]
+    a.update(torch.tensor([[1.0, 0.0]]), generation=1)
+    assert a.counts() == [1, 1, 1] and a.first_crossing[2, 0] == 1

@@ -292,6 +292,17 @@ BAD: dict[str, Bad] = {
     "ascent: classifier returns probabilities": Bad(
         lambda c: ascent(c, "--model", "conftest:softmax_classifier"), "returns probabilities"
     ),
+    "evolve: NaN eta_m": Bad(lambda c: evolve(c, "--eta-m", "nan"), "eta_m"),
+    "evolve: NaN eta_c": Bad(lambda c: evolve(c, "--crossover", "sbx", "--eta-c", "nan"), "eta_c"),
+    "evolve: unusable device": Bad(lambda c: evolve(c, "--device", "nope"), "not usable"),
+    "evolve: seed past 2^63": Bad(lambda c: evolve(c, "--seed", str(2**64)), "seed must be"),
+    "evolve: negative seed": Bad(lambda c: evolve(c, "--seed", "-1"), "seed must be"),
+    "evolve: a class range of billions": Bad(
+        lambda c: evolve(c, "--classes", "0-99999999999"), "more than 1000000 classes"
+    ),
+    "evolve: image side too large to hold": Bad(
+        lambda c: evolve(c, "--size", "100000"), "size must be in 1..4096"
+    ),
     "evolve: unknown factory module": Bad(
         lambda c: evolve(c, "--model", "no_such_module:net"), "cannot import"
     ),
@@ -429,6 +440,22 @@ BAD: dict[str, Bad] = {
     "render: a direct run": Bad(
         lambda c: ["render", str(c.finished_run), "--size", "64"], "not a CPPN run"
     ),
+    "render: unusable device": Bad(
+        lambda c: ["render", str(c.finished_run), "--size", "8", "--device", "nope"], "not usable"
+    ),
+    "transfer: unusable device": Bad(
+        lambda c: [
+            "transfer",
+            str(c.finished_run),
+            "--models",
+            "lenet-mnist",
+            "--device",
+            "nope",
+            "--out",
+            c.path("t"),
+        ],
+        "not usable",
+    ),  # fmt: skip
     "render: zero size": Bad(lambda c: ["render", str(c.finished_run), "--size", "0"], "size"),
     "render: genome with an infinite node id": Bad(
         lambda c: render(c, edit_json("champions.json", _first_edge_source(float("inf")))),

@@ -91,3 +91,23 @@ def test_class_names_with_commas_resolve_from_a_comma_separated_list():
     assert resolve_classes(_classes("tights,goldfish"), labels, "m") == [3, 2]
     with pytest.raises(ConfigError, match="no class named 'tights for gymnastics'"):
         resolve_classes(_classes("tights for gymnastics,goldfish"), labels, "m")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [MemoryError(), RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried ...")],
+)
+def test_running_out_of_memory_is_one_line_and_exit_2(error, monkeypatch, capsys):
+    import fooling.cli
+
+    def evolve(args):
+        raise error
+
+    monkeypatch.setattr(fooling.cli, "_evolve", evolve)
+    assert main(["evolve"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "fooling: error: out of memory: use smaller images or batches"
+    ]
+    monkeypatch.setattr(fooling.cli, "_evolve", lambda args: 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # a bug stays a traceback
+        main(["evolve"])

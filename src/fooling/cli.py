@@ -13,6 +13,7 @@ from . import __version__
 from .errors import ConfigError, FoolingError
 
 EXIT_USAGE = 2
+MAX_CLASSES = 1_000_000  # a range longer than any classifier's output is a typo
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,6 +33,10 @@ def _classes(text: str) -> tuple[int | str, ...]:
             if int(hi) < int(lo):
                 raise argparse.ArgumentTypeError(
                     f"not a class list: {text!r} ({part}: empty range)"
+                )
+            if int(hi) - int(lo) >= MAX_CLASSES:
+                raise argparse.ArgumentTypeError(
+                    f"not a class list: {text!r} ({part}: more than {MAX_CLASSES} classes)"
                 )
             out.extend(range(int(lo), int(hi) + 1))
         elif part and not part[0].isdigit() and part[0] != "-":
@@ -231,9 +236,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FoolingError as err:
         print(f"fooling: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except (MemoryError, RuntimeError) as err:
+        if not _out_of_memory(err):
+            raise
+        print("fooling: error: out of memory: use smaller images or batches", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("fooling: interrupted", file=sys.stderr)
         return 130
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """A failed allocation: Python's, torch's on the CPU, or an accelerator's."""
+    return (
+        isinstance(err, MemoryError)
+        or type(err).__name__ == "OutOfMemoryError"
+        or "can't allocate memory" in str(err)
+    )
 
 
 class _Progress:

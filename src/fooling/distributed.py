@@ -23,6 +23,8 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
+from .errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -33,8 +35,19 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def check_device(device: str | torch.device) -> None:
+    """Raise a one-line ``ConfigError`` where ``device`` cannot hold a tensor here."""
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError, ValueError, TypeError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"device {str(device)!r} is not usable: {reason}") from None
+
+
 def init(device: str | torch.device = "cpu") -> None:
-    """Join the process group torchrun describes (gloo on CPU, nccl on CUDA); idempotent."""
+    """Check ``device``, then join the process group torchrun describes (gloo on CPU, nccl
+    on CUDA); idempotent."""
+    check_device(device)
     if not launched() or dist.is_initialized():
         return
     device = torch.device(device)

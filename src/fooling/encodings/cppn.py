@@ -578,7 +578,7 @@ class CPPNEncoding:
         for key, value in rates.items():
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{key} must be in [0, 1], got {value}")
-        if eta_m < 0:
+        if not eta_m >= 0:  # NaN too
             raise ConfigError(f"eta_m must be >= 0, got {eta_m}")
         if chunk_elements is not None and chunk_elements < 1:
             raise ConfigError(f"chunk_elements must be >= 1, got {chunk_elements}")

@@ -70,8 +70,8 @@ class DirectEncoding:
         for key, value in (("mutation_rate", mutation_rate), ("crossover_rate", crossover_rate)):
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{key} must be in [0, 1], got {value}")
-        if eta_m < 0 or eta_c < 0:
-            raise ConfigError("eta_m and eta_c must be >= 0")
+        if not (eta_m >= 0 and eta_c >= 0):  # NaN too
+            raise ConfigError(f"eta_m and eta_c must be >= 0, got {eta_m} and {eta_c}")
         if halve_every < 0:
             raise ConfigError(f"halve_every must be >= 0, got {halve_every}")
         if channels not in (1, 3) or size < 1:

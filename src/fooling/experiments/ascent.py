@@ -42,7 +42,7 @@ from ..search.gradient import (
     concat_results,
     result_to,
 )
-from .config import resolve_classes
+from .config import check_seed, resolve_classes
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,7 @@ class AscentConfig:
     batch_size: int | None = None
 
     def __post_init__(self) -> None:
+        check_seed(self.seed)
         if self.preset not in PRESETS:
             raise UnknownNameError(
                 f"unknown preset {self.preset!r}; known presets: {', '.join(PRESETS)}"
@@ -221,15 +222,6 @@ def mean_image(classifier: Classifier) -> torch.Tensor:
     return classifier.zero_image()
 
 
-def check_device(device: str) -> None:
-    """Raise a one-line ``ConfigError`` where ``device`` cannot hold a tensor here."""
-    try:
-        torch.empty(0, device=device)
-    except (RuntimeError, AssertionError, ValueError) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"device {device!r} is not usable: {reason}") from None
-
-
 Callback = Callable[[AscentStats], None]
 
 
@@ -239,7 +231,6 @@ class Ascent:
     def __init__(self, cfg: AscentConfig):
         self.cfg = cfg
         self.search = cfg.search()
-        check_device(cfg.device)
         distributed.init(cfg.device)
         self.classifier: Classifier = create_classifier(
             cfg.model, weights=cfg.weights, device=distributed.local_device(cfg.device)
@@ -430,7 +421,7 @@ class Ascent:
             "median": float(median(final)),
             "min": float(final.min()),
             "max": float(final.max()),
-            "classes_at_or_above": {f"{t:g}": int((final >= t).sum()) for t in thresholds},
+            "classes_at_or_above": {f"{t:g}": int((final.double() >= t).sum()) for t in thresholds},
             "generation_all_classes_reached": all_by,
             "seconds_all_classes_reached": seconds_by,
             "steps_to_reach": steps_to,
@@ -458,7 +449,7 @@ class Ascent:
                 repr(min(values)),
                 repr(max(values)),
             ]
-            row += [int((conf >= t).sum()) for t in thresholds]
+            row += [int((conf.double() >= t).sum()) for t in thresholds]
             row += [repr(v) for v in values]
             row += [repr(v) for v in prob.tolist()]
             rows.append(row)

@@ -80,6 +80,7 @@ class EvolveConfig:
     labels: str | None = None
 
     def __post_init__(self) -> None:
+        check_seed(self.seed)
         positive = ("generations", "batch_size", "init_size", "eval_batch_size", "checkpoint_every")
         for key in positive:
             value = getattr(self, key)
@@ -87,8 +88,10 @@ class EvolveConfig:
                 continue
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{key} must be a positive integer, got {value!r}")
-        if self.size is not None and self.size <= 0:
-            raise ConfigError(f"size must be positive, got {self.size}")
+        for key in ("size", "input_size"):
+            value = getattr(self, key)
+            if value is not None and not 0 < value <= MAX_IMAGE_SIZE:
+                raise ConfigError(f"{key} must be in 1..{MAX_IMAGE_SIZE}, got {value}")
         if self.classes is not None:
             if not self.classes:
                 raise ConfigError("classes must not be empty")
@@ -110,8 +113,6 @@ class EvolveConfig:
             raise ConfigError(f"autocast must be 'bf16' or 'fp16', got {self.autocast!r}")
         if self.crop not in (None, "center", "ten"):
             raise ConfigError(f"crop must be 'center' or 'ten', got {self.crop!r}")
-        if self.input_size is not None and self.input_size <= 0:
-            raise ConfigError(f"input_size must be positive, got {self.input_size}")
         if self.std is not None and any(v == 0 for v in self.std):
             raise ConfigError("std must not be zero")
 
@@ -145,6 +146,16 @@ class EvolveConfig:
             if d.get(key) is not None:
                 d[key] = tuple(d[key])
         return cls(**d)
+
+
+MAX_SEED = 2**63 - 1
+MAX_IMAGE_SIZE = 4096  # a side beyond which a population of images cannot fit in memory
+
+
+def check_seed(seed: object) -> None:
+    """Raise a ``ConfigError`` unless ``seed`` is an integer in 0 .. 2^63 - 1."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be an integer in 0..2^63-1, got {seed!r}")
 
 
 def resolve_classes(

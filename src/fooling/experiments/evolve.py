@@ -200,7 +200,7 @@ class Evolution:
             median=float(median(conf)),
             min=float(conf.min()),
             max=float(conf.max()),
-            counts=tuple(int((conf >= t).sum()) for t in archive.thresholds),
+            counts=tuple(int((conf.double() >= t).sum()) for t in archive.thresholds),
             thresholds=archive.thresholds,
             num_classes=len(self.targets),
             elapsed=self.elapsed[gen],
@@ -256,7 +256,7 @@ class Evolution:
                 repr(min(values)),
                 repr(max(values)),
             ]
-            row += [int((conf >= t).sum()) for t in thresholds]
+            row += [int((conf.double() >= t).sum()) for t in thresholds]
             row += [repr(v) for v in values]
             rows.append(row)
         rundir.write_csv(out / "metrics.csv", header, rows)

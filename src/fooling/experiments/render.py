@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .. import rundir
+from .. import distributed, rundir
 from ..encodings.cppn import CPPNEncoding
 from ..errors import ConfigError, RunDirError
 
@@ -49,6 +49,7 @@ def render_run(
     run = Path(run)
     if not isinstance(size, int) or not 1 <= size <= MAX_SIZE:
         raise ConfigError(f"size must be an integer in 1..{MAX_SIZE}, got {size!r}")
+    distributed.check_device(device)
     config = rundir.read_json(run / "config.json")
     enc = config.get("encoding") if isinstance(config, dict) else None
     if not isinstance(enc, dict) or config.get("kind") != "evolve" or enc.get("encoding") != "cppn":

@@ -31,13 +31,13 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from .. import __version__, _io, rundir
+from .. import __version__, _io, distributed, rundir
 from .._stats import median
 from ..encodings import create_encoding
 from ..errors import ConfigError, DataError, RunDirError
 from ..models import Classifier, create_classifier
 from ..models.weights import resize_head
-from .config import EvolveConfig
+from .config import EvolveConfig, check_seed
 from .evolve import Evolution
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,7 @@ class RetrainConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        check_seed(self.seed)
         for key in (
             "rounds",
             "first_images",
@@ -203,6 +204,7 @@ class Retraining:
         self.cfg = cfg
         self.out = out
         self.progress = progress or (lambda message: None)
+        distributed.check_device(cfg.device)
         self.device = torch.device(cfg.device)
         self.dnn1 = self._classifier(cfg.weights)
         self.n = self.dnn1.num_classes  # the real classes; n is also the fooling class index

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .. import __version__, _io, rundir
+from .. import __version__, _io, distributed, rundir
 from .._stats import median
 from ..errors import ConfigError, RunDirError
 from ..models import Classifier, create_classifier
@@ -155,6 +155,7 @@ def transfer(
     if not models:
         raise ConfigError("give at least one model (--models A,B)")
     t0 = time.perf_counter()
+    distributed.check_device(device)
     parsed = [parse_model(m) for m in models]
     loaded = [(Path(r), *_champions(Path(r))) for r in runs]
     classifiers = [

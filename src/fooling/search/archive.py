@@ -45,7 +45,9 @@ class ClassArchive:
         self.first_crossing = torch.full(
             (len(self.thresholds), num_classes), -1, dtype=torch.long, device=device
         )
-        self._levels = torch.tensor(self.thresholds, device=device).view(-1, 1)
+        # float64: float32(0.9999) is below 0.9999, so a float32 comparison would count
+        # a confidence that the files record as 0.99989998... as at or above 0.9999.
+        self._levels = torch.tensor(self.thresholds, dtype=torch.float64, device=device)[:, None]
 
     @property
     def occupied(self) -> torch.Tensor:
@@ -72,7 +74,7 @@ class ClassArchive:
         improved = best > self.confidence
         self.confidence = torch.where(improved, best, self.confidence)
         self.found = torch.where(improved, generation, self.found)
-        newly = (self.confidence.unsqueeze(0) >= self._levels) & (self.first_crossing < 0)
+        newly = (self.confidence.double()[None] >= self._levels) & (self.first_crossing < 0)
         self.first_crossing = torch.where(newly, generation, self.first_crossing)
         classes = improved.nonzero().squeeze(1)
         return classes, winner[classes]

@@ -572,7 +572,7 @@ class GradientAscent:
         start = self.start_images(mean, start_image=start_image, generator=generator)
         x = start.unsqueeze(0).repeat(n, 1, 1, 1)
         m = mean.unsqueeze(0)
-        levels = torch.tensor(self.thresholds, device=device).view(-1, 1)
+        levels = torch.tensor(self.thresholds, dtype=torch.float64, device=device).view(-1, 1)
         t_count = len(self.thresholds)
 
         def never(*shape: int) -> torch.Tensor:
@@ -611,7 +611,7 @@ class GradientAscent:
             best_step[idx] = torch.where(better, step, best_step[idx])
             hit = (top1 == ta) & (first_top1[idx] < 0)
             first_top1[idx] = torch.where(hit, step, first_top1[idx])
-            newly = (p.unsqueeze(0) >= levels) & (first[:, idx] < 0)
+            newly = (p.double().unsqueeze(0) >= levels) & (first[:, idx] < 0)
             first[:, idx] = torch.where(newly, step, first[:, idx])
             # ... and on the quantised image, whose best is the champion.
             better = pq > confidence[idx]
@@ -620,13 +620,13 @@ class GradientAscent:
             champions[idx[better]] = q[better]
             hit = (top1q == ta) & (first_top1_q[idx] < 0)
             first_top1_q[idx] = torch.where(hit, step, first_top1_q[idx])
-            newly = (pq.unsqueeze(0) >= levels) & (first_q[:, idx] < 0)
+            newly = (pq.double().unsqueeze(0) >= levels) & (first_q[:, idx] < 0)
             first_q[:, idx] = torch.where(newly, step, first_q[:, idx])
 
             # A zero gradient ends a target (the released code's break); so does stop_at.
             done = grad.flatten(1).abs().amax(1) == 0
             if self.stop_at is not None:
-                done |= pq >= self.stop_at
+                done |= pq.double() >= self.stop_at  # float64, as the thresholds
             if step < self.steps - 1:
                 live = ~done
                 if bool(live.any()):
@@ -641,7 +641,7 @@ class GradientAscent:
             elapsed.append(time.perf_counter() - t0)
             if callback is not None:
                 conf = confidence
-                counts = (conf.unsqueeze(0) >= levels).sum(1).tolist()
+                counts = (conf.double().unsqueeze(0) >= levels).sum(1).tolist()
                 callback(
                     AscentStats(
                         step=step,
