@@ -83,3 +83,25 @@ def test_runs_of_different_settings_are_not_pooled(runs, tmp_path):
     assert settings == [long, long, short]  # seeds 0 and 1 share a setting; 3 generations not
     pooled = {p["setting"]: p["runs"] for p in summary["pooled"]}
     assert pooled == {long: 2, short: 1}
+
+
+def test_a_user_model_of_another_input_size_in_evolve_ascent_and_transfer(tmp_path, capsys):
+    model = ["--model", "conftest:eight_pixel_classifier", "--input-size", "8"]
+    run, asc = tmp_path / "ev", tmp_path / "asc"
+    small = ["--batch-size", "10", "--init-size", "10"]
+    assert main(["evolve", *model, "--generations", "2", *small, "--out", str(run), "-q"]) == 0
+    assert main(["ascent", *model, "--steps", "3", "--out", str(asc), "-q"]) == 0
+    out = tmp_path / "t"
+    assert main(["transfer", str(run), str(asc), "--models", "conftest:eight_pixel_classifier",
+                 "--input-size", "8", "--out", str(out)]) == 0  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text())
+    for row, source in zip(summary["rows"], (run, asc)):  # its own model gives its figures back
+        recorded = json.loads((source / "summary.json").read_text())
+        assert row["median_confidence"] == pytest.approx(recorded["median"], abs=1e-6)
+    capsys.readouterr()
+    user = ["--models", "conftest:eight_pixel_classifier"]
+    assert main(["transfer", str(run), *user, "--out", str(tmp_path / "u")]) == 2
+    assert "fails on a blank 3x224x224 image" in capsys.readouterr().err
+    assert main(["transfer", str(run), "--models", "lenet-mnist", "--input-size", "8",
+                 "--out", str(tmp_path / "v")]) == 2  # fmt: skip
+    assert "for module:factory models" in capsys.readouterr().err

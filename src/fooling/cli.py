@@ -56,6 +56,14 @@ def _floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
 
 
+def _add_user_model_options(group: Any) -> None:
+    """The preprocessing options of ``module.path:factory`` models."""
+    group.add_argument("--input-size", type=int, help="module:factory models: input side (224)")
+    group.add_argument("--mean", type=_floats, help="module:factory models: per-channel mean")
+    group.add_argument("--std", type=_floats, help="module:factory models: per-channel std")
+    group.add_argument("--labels", help="module:factory models: class names, one per line")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="fooling",
@@ -108,10 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="LeNet: the released code's query preprocessing (mean image subtracted)",
     )
-    m.add_argument("--input-size", type=int, help="module:factory models: input side (224)")
-    m.add_argument("--mean", type=_floats, help="module:factory models: per-channel mean")
-    m.add_argument("--std", type=_floats, help="module:factory models: per-channel std")
-    m.add_argument("--labels", help="module:factory models: class names, one per line")
+    _add_user_model_options(m)
     d = e.add_argument_group("direct encoding")
     d.add_argument("--mutation-rate", type=float, default=0.1)
     d.add_argument("--eta-m", type=float, default=15.0)
@@ -184,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     x.add_argument("--out", type=Path, help="new directory (default: runs/transfer)")
     x.add_argument("--device", default="cpu")
+    _add_user_model_options(x.add_argument_group("preprocessing of the module:factory models"))
 
     r = sub.add_parser("render", help="re-render a CPPN run's champions at any resolution")
     r.add_argument("run", type=Path, metavar="RUN_DIR", help="a CPPN evolve run directory")
@@ -438,7 +444,15 @@ def _transfer(args: argparse.Namespace) -> int:
 
     models = [m for m in args.models.split(",") if m.strip()]
     out = args.out or _new_path(Path("runs") / "transfer")
-    summary = transfer(args.runs, models, out, device=args.device)
+    options = {"input_size": args.input_size, "mean": args.mean, "std": args.std,
+               "labels": args.labels}  # fmt: skip
+    summary = transfer(
+        args.runs,
+        models,
+        out,
+        device=args.device,
+        user_model_options={k: v for k, v in options.items() if v is not None},
+    )
     print(f"wrote {out}")
     print(f"{'setting / run':<40} {'model':<24} median   ≥99%   ≥99.99%  top-1")
     for r in summary["pooled"]:
@@ -630,6 +644,7 @@ def _add_ascent_parser(sub) -> None:
     )
     for flag, kind, text in _ASCENT_SEARCH:
         a.add_argument(flag, type=kind, help=text)
+    _add_user_model_options(a.add_argument_group("preprocessing of a module:factory model"))
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -655,6 +670,10 @@ def _ascent(args: argparse.Namespace) -> int:
         start=start,
         start_image=args.start_image,
         mean_image=args.mean_image,
+        input_size=args.input_size,
+        mean=args.mean,
+        std=args.std,
+        labels=args.labels,
         **overrides,
     )
     out = args.out

@@ -42,7 +42,7 @@ from ..search.gradient import (
     concat_results,
     result_to,
 )
-from .config import check_seed, resolve_classes
+from .config import check_seed, check_user_model_options, resolve_classes
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,7 @@ class AscentConfig:
             preprocessing maps to zero.
         start_image: a PNG to start from (with ``start="image"``).
         steps ... batch_size: ``GradientAscent``'s settings (pixel units: 0-255).
+        input_size, mean, std, labels: preprocessing of a ``module.path:factory`` model.
     """
 
     model: str = "lenet-mnist"
@@ -140,6 +141,10 @@ class AscentConfig:
     px_abs_benefit_percentile: float = 0.0
     stop_at: float | None = None
     batch_size: int | None = None
+    input_size: int | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    labels: str | None = None
 
     def __post_init__(self) -> None:
         check_seed(self.seed)
@@ -156,6 +161,7 @@ class AscentConfig:
             raise ConfigError("start 'image' needs --start-image")
         if self.start_image is not None and self.start != "image":
             raise ConfigError(f"a start image is given but start is {self.start!r}, not 'image'")
+        check_user_model_options(self.input_size, self.std)
         self.search()  # every search setting is checked here, before anything runs
 
     @classmethod
@@ -194,9 +200,16 @@ class AscentConfig:
         )
         return GradientAscent(**{k: getattr(self, k) for k in names})
 
+    def model_options(self) -> dict[str, Any]:
+        """The classifier options this config sets (``create_classifier``)."""
+        options = {"input_size": self.input_size, "mean": self.mean, "std": self.std,
+                   "labels": self.labels}  # fmt: skip
+        return {k: v for k, v in options.items() if v is not None}
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["classes"] = list(self.classes) if self.classes is not None else None
+        for key in ("classes", "mean", "std"):
+            d[key] = list(d[key]) if d[key] is not None else None
         return d
 
     @classmethod
@@ -206,8 +219,9 @@ class AscentConfig:
         if unknown:
             raise ConfigError(f"unknown config keys: {', '.join(sorted(unknown))}")
         d = dict(d)
-        if d.get("classes") is not None:
-            d["classes"] = tuple(d["classes"])
+        for key in ("classes", "mean", "std"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
         return cls(**d)
 
 
@@ -233,7 +247,10 @@ class Ascent:
         self.search = cfg.search()
         distributed.init(cfg.device)
         self.classifier: Classifier = create_classifier(
-            cfg.model, weights=cfg.weights, device=distributed.local_device(cfg.device)
+            cfg.model,
+            weights=cfg.weights,
+            device=distributed.local_device(cfg.device),
+            **cfg.model_options(),
         )
         self.classifier.probe()  # wrong shape or NaN: one line, before anything is written
         spec = self.classifier.spec

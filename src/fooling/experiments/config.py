@@ -88,10 +88,9 @@ class EvolveConfig:
                 continue
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{key} must be a positive integer, got {value!r}")
-        for key in ("size", "input_size"):
-            value = getattr(self, key)
-            if value is not None and not 0 < value <= MAX_IMAGE_SIZE:
-                raise ConfigError(f"{key} must be in 1..{MAX_IMAGE_SIZE}, got {value}")
+        if self.size is not None and not 0 < self.size <= MAX_IMAGE_SIZE:
+            raise ConfigError(f"size must be in 1..{MAX_IMAGE_SIZE}, got {self.size}")
+        check_user_model_options(self.input_size, self.std)
         if self.classes is not None:
             if not self.classes:
                 raise ConfigError("classes must not be empty")
@@ -113,8 +112,6 @@ class EvolveConfig:
             raise ConfigError(f"autocast must be 'bf16' or 'fp16', got {self.autocast!r}")
         if self.crop not in (None, "center", "ten"):
             raise ConfigError(f"crop must be 'center' or 'ten', got {self.crop!r}")
-        if self.std is not None and any(v == 0 for v in self.std):
-            raise ConfigError("std must not be zero")
 
     def model_options(self) -> dict[str, Any]:
         """The classifier's own options that this config sets (``create_classifier``)."""
@@ -156,6 +153,14 @@ def check_seed(seed: object) -> None:
     """Raise a ``ConfigError`` unless ``seed`` is an integer in 0 .. 2^63 - 1."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"seed must be an integer in 0..2^63-1, got {seed!r}")
+
+
+def check_user_model_options(input_size: int | None, std: Sequence[float] | None) -> None:
+    """Raise a ``ConfigError`` for a ``module:factory`` model's bad input side or std."""
+    if input_size is not None and not 0 < input_size <= MAX_IMAGE_SIZE:
+        raise ConfigError(f"input_size must be in 1..{MAX_IMAGE_SIZE}, got {input_size}")
+    if std is not None and any(v == 0 for v in std):
+        raise ConfigError("std must not be zero")
 
 
 def resolve_classes(

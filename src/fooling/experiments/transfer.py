@@ -22,6 +22,7 @@ from .._stats import median
 from ..errors import ConfigError, RunDirError
 from ..models import Classifier, create_classifier
 from ..report.runs import setting_config
+from .config import check_user_model_options
 
 COLUMNS = ("n", "median_confidence", "share_ge_99", "share_ge_99_99", "share_top1")
 
@@ -134,6 +135,7 @@ def transfer(
     out: str | Path,
     *,
     device: str = "cpu",
+    user_model_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score the champions of ``runs`` with each of ``models``; write ``out``.
 
@@ -145,6 +147,8 @@ def transfer(
             confidences), ``transfer.csv`` (one row per cell), ``config.json``,
             ``summary.json``.
         device: where the classifiers run.
+        user_model_options: preprocessing of the ``module.path:factory`` models among
+            ``models`` (``input_size``, ``mean``, ``std``, ``labels``).
 
     Returns:
         The summary: ``rows`` (one per run and model) and ``pooled`` (one per setting and
@@ -158,9 +162,15 @@ def transfer(
     distributed.check_device(device)
     parsed = [parse_model(m) for m in models]
     loaded = [(Path(r), *_champions(Path(r))) for r in runs]
+    user = user_model_options or {}
+    check_user_model_options(user.get("input_size"), user.get("std"))
+    if user and not any(":" in n for n, _ in parsed):
+        raise ConfigError(f"{', '.join(user)}: for module:factory models, and none is given")
     classifiers = [
-        (model_title(n, w), create_classifier(n, weights=w, device=device)) for n, w in parsed
-    ]
+        (model_title(n, w),
+         create_classifier(n, weights=w, device=device, **(user if ":" in n else {})))
+        for n, w in parsed
+    ]  # fmt: skip
     rows: list[dict[str, Any]] = []
     cells: list[dict[str, Any]] = []
     settings = _setting_labels([config for _, config, _, _ in loaded])
@@ -188,6 +198,7 @@ def transfer(
             "fooling_version": __version__,
             "runs": [str(r) for r, *_ in loaded],
             "models": [t for t, _ in classifiers],
+            "user_model_options": user,
             "device": device,
         },
     )
