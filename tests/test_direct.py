@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -89,6 +91,11 @@ def test_save_load_round_trip(tmp_path):
     g = enc.init(3, gen())
     enc.save(g, tmp_path / "g.safetensors")
     assert torch.equal(enc.load(tmp_path / "g.safetensors"), g)
+    # Written in one atomic step: no hidden temporary file beside it, the usual file mode.
+    assert [p.name for p in tmp_path.iterdir()] == ["g.safetensors"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "g.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 @pytest.mark.parametrize(

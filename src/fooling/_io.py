@@ -42,6 +42,16 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def write_safetensors(
+    path: str | os.PathLike[str], tensors: dict[str, Any], metadata: dict[str, str] | None = None
+) -> None:
+    """Tensors as a safetensors file, atomically. Serialised in memory: ``save_file`` would
+    write its own hidden temporary file (left behind by a kill, and made mode 0600)."""
+    from safetensors.torch import save
+
+    write_bytes(path, save(tensors, metadata=metadata))
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from .. import _io
 from ..errors import ConfigError, DataError
@@ -234,8 +234,7 @@ class DirectEncoding:
         return int(genomes.shape[0])
 
     def save(self, genomes: torch.Tensor, path: Path) -> None:
-        with _io.atomic_path(path) as tmp:
-            save_file({"genomes": genomes.detach().cpu().contiguous()}, str(tmp))
+        _io.write_safetensors(path, {"genomes": genomes.detach().cpu().contiguous()})
 
     def load(self, path: Path) -> torch.Tensor:
         try:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from .. import __version__, _io, distributed, rundir
 from .._stats import median
@@ -416,8 +416,7 @@ class Retraining:
                 "last": last,
                 "last_confidence": last_conf,
             }
-            with _io.atomic_path(path) as tmp:  # a kill leaves no half file to skip later
-                save_file(tensors, str(tmp))
+            _io.write_safetensors(path, tensors)  # a kill leaves no half file to skip later
         picked, picked_conf, confs = [], [], []
         for r in range(n_runs):
             t = load_file(str(runs / f"run_{r:04d}.safetensors"))
@@ -428,11 +427,10 @@ class Retraining:
         images = torch.cat(picked)[:wanted]
         image_conf = torch.cat(picked_conf)[:wanted]
         labels = torch.tensor(self.targets * 2 * n_runs)[:wanted]
-        with _io.atomic_path(folder / "fooling.safetensors") as tmp:
-            save_file(
-                {"images": images.contiguous(), "classes": labels, "confidence": image_conf},
-                str(tmp),
-            )
+        _io.write_safetensors(
+            folder / "fooling.safetensors",
+            {"images": images.contiguous(), "classes": labels, "confidence": image_conf},
+        )
         conf = torch.stack(confs).double()  # (runs, K) champions at the last generation
         medians = median(conf, 1)
         at_9999 = (conf >= 0.9999).sum(1)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, safe_open
 
 from .. import _io
 from ..errors import DataError
@@ -52,8 +52,7 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, metadata: dict[str
     """Write ``model``'s state dict as safetensors with JSON metadata, atomically."""
     meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with _io.atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
+    _io.write_safetensors(path, state, metadata=meta)
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
