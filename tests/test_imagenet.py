@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -47,3 +48,17 @@ def test_efficientnet_top1_on_real_photos(photos):
     )
     wrong = accuracy(Classifier(clf.module, spec, batch_size=50), images, target)
     assert wrong < right - 0.03, (right, wrong)
+
+
+def test_16_bit_grey_images_are_scaled_not_clipped(tmp_path):
+    from PIL import Image
+
+    from fooling.data.imagenet import load_image
+    from fooling.rundir import read_png
+
+    path = tmp_path / "grey16.png"
+    levels = np.array([[0, 257 * 100], [32768, 65535]], dtype=np.uint16)
+    Image.fromarray(levels).save(path)
+    assert Image.open(path).mode.startswith("I")
+    assert (read_png(path)[0] * 255).round().tolist() == [[0, 100], [128, 255]]
+    assert load_image(path, size=2)[:, :, 0].tolist() == [[0, 100], [128, 255]]

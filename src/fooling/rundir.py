@@ -107,10 +107,19 @@ def write_png(path: Path, image: np.ndarray) -> None:
     _io.write_bytes(path, buf.getvalue())
 
 
+def eight_bit(im: Image.Image) -> Image.Image:
+    """``im`` as 8-bit grey (``L``) or ``RGB``. 16-bit grey is scaled (``round(v / 257)``):
+    Pillow's own ``convert`` clips it at 255, which turns most of the image white."""
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        levels = np.asarray(im, dtype=np.float64) / 257.0
+        return Image.fromarray(np.clip(np.round(levels), 0, 255).astype(np.uint8), "L")
+    return im.convert("L") if im.mode == "L" else im.convert("RGB")
+
+
 def read_png(path: Path) -> torch.Tensor:
-    """A PNG as ``(C, H, W)`` float32 in [0, 1]."""
+    """A PNG as ``(C, H, W)`` float32 in [0, 1] (grey stays one channel)."""
     with Image.open(path) as im:
-        arr = np.asarray(im.convert("L") if im.mode in ("L", "I", "I;16") else im.convert("RGB"))
+        arr = np.asarray(eight_bit(im))
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255.0

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from ..errors import DataError
+from ..rundir import eight_bit
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".webp")
 
@@ -47,7 +48,7 @@ def load_image(path: str | Path, size: int = 256) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as im:
-            im = im.convert("RGB")
+            im = eight_bit(im).convert("RGB")
             w, h = im.size
             scale = size / min(w, h)
             nw, nh = max(size, round(w * scale)), max(size, round(h * scale))

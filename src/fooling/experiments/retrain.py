@@ -445,7 +445,10 @@ class Retraining:
             "classes_ge_99_median_over_runs": float(median((conf >= 0.99).sum(1))),
             "num_targets": len(self.targets),
         }
-        _io.write_json(
+        grid = images[: min(len(images), 4 * len(self.targets))]
+        names = [self.dnn1.spec.label(int(k)) for k in labels[: len(grid)]]
+        rundir.write_grid(folder / "samples.png", grid, names, image_conf[: len(grid)].tolist())
+        _io.write_json(  # last: it marks the step done
             folder / "evolve.json",
             {
                 "summary": summary,
@@ -454,9 +457,6 @@ class Retraining:
                 "confidences": conf.tolist(),
             },
         )
-        grid = images[: min(len(images), 4 * len(self.targets))]
-        names = [self.dnn1.spec.label(int(k)) for k in labels[: len(grid)]]
-        rundir.write_grid(folder / "samples.png", grid, names, image_conf[: len(grid)].tolist())
 
     # -- results -----------------------------------------------------------------------------
 
