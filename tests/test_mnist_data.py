@@ -221,7 +221,9 @@ def test_corrupt_gzip_from_mirror_then_good_mirror(
 
 def test_failing_mirrors_then_good_one(mirror: str, closed_port_url: str) -> None:
     not_found = mirror + "no-such-prefix/"
-    _check_test_split(*load_mnist("test", mirrors=[closed_port_url, not_found, mirror]))
+    malformed = "ftp//not-a-url/"  # urllib refuses it before any connection
+    mirrors = [closed_port_url, not_found, malformed, mirror]
+    _check_test_split(*load_mnist("test", mirrors=mirrors))
 
 
 def test_silent_mirror_times_out_then_good_one(mirror: str, tmp_path: Path) -> None:

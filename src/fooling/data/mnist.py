@@ -283,8 +283,8 @@ class _MirrorError(Exception):
 
 
 def _fetch_verified(url: str, name: str, timeout: float) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": f"fooling/{__version__}"})
     try:
+        request = urllib.request.Request(url, headers={"User-Agent": f"fooling/{__version__}"})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             payload = response.read()
     except urllib.error.HTTPError as exc:
