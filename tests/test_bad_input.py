@@ -456,6 +456,17 @@ BAD: dict[str, Bad] = {
         ],
         "not usable",
     ),  # fmt: skip
+    "render: --out into the run's own images": Bad(
+        lambda c: [
+            "render",
+            (r := c.cppn_run(lambda run: None)),
+            "--size",
+            "8",
+            "--out",
+            str(Path(r) / "images"),
+        ],
+        "not an empty folder",
+    ),  # fmt: skip
     "render: zero size": Bad(lambda c: ["render", str(c.finished_run), "--size", "0"], "size"),
     "render: genome with an infinite node id": Bad(
         lambda c: render(c, edit_json("champions.json", _first_edge_source(float("inf")))),

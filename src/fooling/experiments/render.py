@@ -32,7 +32,8 @@ def render_run(
     Args:
         run: an evolve run directory with the CPPN encoding.
         size: image side in pixels.
-        out: folder for the PNGs (default: ``<run>/render-<size>``); files are named as in
+        out: a new or empty folder for the PNGs (default: ``<run>/render-<size>``, which a
+            second render at that size refreshes); files are named as in
             ``images/`` (``<class>_<label>_<confidence>.png``, the confidence recorded at
             the run's own resolution).
         device: where to render.
@@ -76,7 +77,10 @@ def render_run(
     genomes = encoding.load(run / rundir.champions_file("cppn"))
     if len(genomes) != len(names):
         raise RunDirError(f"{run}: {len(genomes)} genomes but {len(names)} classes in archive.json")
+    # The default folder is this command's own: rendering again writes the same PNGs.
     folder = Path(out) if out is not None else run / f"render-{size}"
+    if out is not None and folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise RunDirError(f"{folder} is not an empty folder; render into a new one")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
