@@ -295,7 +295,24 @@ BAD = {
     "out is a directory": (lambda t, r: [str(r), "--out-dir"], "is a directory"),
     "out is another file": (lambda t, r: [str(r), "--out", not_a_report(t)], "refusing"),
     "bad comparison": (lambda t, r: [str(r), "--comparison", bad_comparison(t)], "list of"),
-}
+    "NaN median": (lambda t, r: [str(edited(t, r, "summary.json", "median", float("nan")))],
+                   "not a probability"),
+    "infinite confidence": (
+        lambda t, r: [str(edited(t, r, "archive.json", "confidence", float("inf")))],
+        "not a probability",
+    ),
+}  # fmt: skip
+
+
+def edited(t: Path, run: Path, name: str, key: str, value: float) -> Path:
+    """A copy of ``run`` whose ``name`` holds ``value`` at ``key`` (in archive.json: the
+    first class's), written as Python writes JSON (NaN, Infinity)."""
+    copy = t / f"edited-{name}"
+    shutil.copytree(run, copy)
+    doc = json.loads((copy / name).read_text())
+    (doc["classes"][0] if name == "archive.json" else doc)[key] = value
+    (copy / name).write_text(json.dumps(doc))
+    return copy
 
 
 def retrain_run(t: Path, done: bool = True) -> Path:

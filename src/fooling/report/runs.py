@@ -236,9 +236,9 @@ def load_run(path: str | Path) -> RunData:
     try:
         thresholds = tuple(sorted(float(t) for t in archive["thresholds"]))
         champions = tuple(_champion(path, c) for c in archive["classes"])
-        summary["median"] = float(summary["median"])
+        summary["median"] = _probability(summary["median"], "median")
         summary["generations"] = int(summary["generations"])
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise RunDirError(f"{path}: malformed archive.json or summary.json ({_what(e)})") from None
     if not champions:
         raise RunDirError(f"{path}/archive.json lists no classes")
@@ -310,6 +310,14 @@ def _what(e: Exception) -> str:
     return f"missing key {e}" if isinstance(e, KeyError) else str(e)
 
 
+def _probability(value: Any, what: str) -> float:
+    """``value`` as a float in [0, 1] (a NaN or an infinity is a malformed file)."""
+    p = float(value)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{what} {value!r} is not a probability")
+    return p
+
+
 def _champion(run: Path, c: Mapping[str, Any]) -> Champion:
     image = c.get("image")
     image_path = run / image if isinstance(image, str) else None
@@ -322,7 +330,7 @@ def _champion(run: Path, c: Mapping[str, Any]) -> Champion:
     return Champion(
         index=int(c["class"]),
         label=str(c.get("label", c["class"])),
-        confidence=float(c["confidence"]),
+        confidence=_probability(c["confidence"], "confidence"),
         generation=int(c.get("generation", -1)),
         image=image_path,
         first_generation=first,
