@@ -139,8 +139,21 @@ def test_read_idx_round_trips_uint8_int32_and_gzip(tmp_path: Path) -> None:
         (b"", "not an idx file"),
         (bytes([0, 0, 0x42, 1, 0, 0, 0, 1, 0]), "unknown idx type code 0x42"),
         (gzip.compress(bytes(100), mtime=0)[:-6], "corrupt or truncated gzip"),
+        # dims whose product overflows int64 (65536^4 = 2^64 wraps to 0)
+        (bytes([0, 0, 8, 4]) + bytes([0, 1, 0, 0]) * 4, "truncated"),
+        (bytes([0, 0, 8, 2]) + b"\xff\xff\xff\xff" * 2, "needs 18446744065119617037"),
     ],
-    ids=["short-body", "long-body", "short-header", "bad-magic", "empty", "bad-type", "bad-gzip"],
+    ids=[
+        "short-body",
+        "long-body",
+        "short-header",
+        "bad-magic",
+        "empty",
+        "bad-type",
+        "bad-gzip",
+        "dims-overflow",
+        "dims-huge",
+    ],  # fmt: skip
 )
 def test_read_idx_rejects_corrupt_data(data: bytes, message: str) -> None:
     with pytest.raises(DataError, match=message):

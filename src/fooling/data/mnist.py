@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import http.client
 import logging
+import math
 import os
 import urllib.error
 import urllib.request
@@ -124,7 +125,7 @@ def read_idx(
     if len(data) < header:
         raise DataError(f"{label} is truncated: {len(data)} bytes, header needs {header}")
     dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    count = int(np.prod(dims, dtype=np.int64)) if dims else 1
+    count = math.prod(dims)  # Python ints: no overflow on absurd headers
     expected = header + count * dtype.itemsize
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "longer than its header says"
