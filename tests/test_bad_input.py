@@ -508,6 +508,10 @@ BAD: dict[str, Bad] = {
     "retrain: fine-tune without photos": Bad(
         lambda c: ["retrain", "--preset", "imagenet-quick", "-q"], "real images"
     ),
+    "retrain: options beside --resume": Bad(
+        lambda c: ["retrain", "--resume", str(c.finished_run), "--rounds", "4", "-q"],
+        "--rounds beside --resume: a resumed experiment keeps its config",
+    ),
     "retrain: resume an evolve run": Bad(
         lambda c: ["retrain", "--resume", str(c.finished_run)], "does not hold a retrain"
     ),

@@ -540,6 +540,13 @@ def _retrain(args: argparse.Namespace) -> int:
             print(message, file=sys.stderr, flush=True)
 
     if args.resume is not None:
+        keep = ("--resume", "-q", "--quiet", "-v", "--verbose")
+        given = [a.split("=")[0] for a in args.argv[1:] if a.startswith("--")]
+        given = [a for a in given if not any(k.startswith(a) for k in keep)]
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)} beside --resume: a resumed experiment keeps its config"
+            )
         out = args.resume
         summary = resume_retrain(out, progress=progress)
     else:
