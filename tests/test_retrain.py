@@ -89,9 +89,11 @@ def test_sigkill_inside_round_2_then_resume_gives_the_same_figures(reference, tm
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert (out / "round_02").exists() and not (out / "summary.json").exists()
+    spent = json.loads((out / "seconds.json").read_text())["seconds"]  # round 1's steps
     subprocess.run(fooling("retrain", "--resume", str(out), "-q"), check=True)
     a, b = (json.loads((d / "summary.json").read_text()) for d in (reference, out))
     assert a["rounds"] == b["rounds"]
+    assert b["seconds"] > spent > 0  # the killed process's finished steps count too
     assert (reference / "metrics.csv").read_bytes() == (out / "metrics.csv").read_bytes()
 
 

@@ -241,7 +241,14 @@ class Retraining:
     # -- the rounds ----------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
+        # Seconds spent by earlier processes on finished steps (a killed step's are lost).
+        timing = self.out / "seconds.json"
+        before = float(rundir.read_json(timing)["seconds"]) if timing.exists() else 0.0
         t0 = time.perf_counter()
+
+        def step_done() -> None:
+            _io.write_json(timing, {"seconds": before + time.perf_counter() - t0})
+
         rows = []
         for i in range(1, self.cfg.rounds + 1):
             folder = self.round_dir(i)
@@ -249,11 +256,14 @@ class Retraining:
             if i > 1 and not (folder / "model.safetensors").exists():
                 self.progress(f"round {i}: training DNN_{i}")
                 self.train(i)
+                step_done()
             if not (folder / "eval.json").exists():
                 self.progress(f"round {i}: evaluating DNN_{i}")
                 _io.write_json(folder / "eval.json", self.evaluate(i))
+                step_done()
             if not (folder / "evolve.json").exists():
                 self.evolve(i)
+                step_done()
             rows.append(
                 {
                     "round": i,
@@ -261,7 +271,7 @@ class Retraining:
                     **rundir.read_json(folder / "evolve.json")["summary"],
                 }
             )
-        return self.write_results(rows, time.perf_counter() - t0)
+        return self.write_results(rows, before + time.perf_counter() - t0)
 
     def train(self, i: int) -> None:
         """DNN_i from the real data plus every earlier fooling image as class n."""
