@@ -23,7 +23,7 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
-from .errors import ConfigError
+from .errors import ConfigError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,7 @@ def check_device(device: str | torch.device) -> None:
     try:
         torch.empty(0, device=device)
     except (RuntimeError, AssertionError, ValueError, TypeError) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"device {str(device)!r} is not usable: {reason}") from None
+        raise ConfigError(f"device {str(device)!r} is not usable: {first_line(e)}") from None
 
 
 def init(device: str | torch.device = "cpu") -> None:

@@ -21,3 +21,9 @@ class DataError(FoolingError):
 
 class RunDirError(FoolingError):
     """A run directory cannot be written, already holds another run, or cannot be resumed."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message (its type's name if it has none): what a
+    one-line error quotes of an exception raised by other code."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ConfigError, FoolingError
+from ..errors import ConfigError, FoolingError, first_line
 
 CROPS = ("center", "ten")
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -287,10 +287,9 @@ class Classifier(nn.Module):
         except FoolingError:
             raise
         except Exception as e:  # a user's network or weights that do not fit
-            first = (str(e).strip().splitlines() or [""])[0]
             raise FoolingError(
                 f"{s.name} fails on a {'x'.join(map(str, shape))} probe image: "
-                f"{type(e).__name__}: {first}"
+                f"{type(e).__name__}: {first_line(e)}"
             ) from None
         if scores.shape[1] > 1 and (scores >= 0).all() and (scores.sum(1) - 1).abs().max() < 1e-4:
             raise FoolingError(

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ConfigError, DataError, UnknownNameError
+from ..errors import ConfigError, DataError, UnknownNameError, first_line
 from .classifier import Classifier, ClassifierSpec
 from .weights import load_weights_file
 
@@ -116,7 +116,7 @@ def user_classifier(
         except Exception as e:  # the user's code: any failure is a bad setting
             raise ConfigError(
                 f"{name} fails on a blank {input_channels}x{size}x{size} image "
-                f"(input size and channels right?): {type(e).__name__}: {_first_line(e)}"
+                f"(input size and channels right?): {type(e).__name__}: {first_line(e)}"
             ) from None
         if not isinstance(out, torch.Tensor) or out.ndim != 2:
             what = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
@@ -135,7 +135,3 @@ def user_classifier(
         resize_size=resize_size,
     )
     return Classifier(made, spec)
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [""])[0]

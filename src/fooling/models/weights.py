@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import DataError
+from ..errors import DataError, first_line
 from .caffe import load_caffe_weights, read_binaryproto, read_caffemodel
 
 
@@ -38,9 +38,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # both readers raise many types for a bad file
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise DataError(
-            f"cannot read weights {path}: corrupt or not a state dict ({first})"
+            f"cannot read weights {path}: corrupt or not a state dict ({first_line(e)})"
         ) from None
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):

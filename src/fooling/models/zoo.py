@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, safe_open
 
 from .. import _io
-from ..errors import DataError
+from ..errors import DataError, first_line
 from . import alexnet as _alexnet
 from . import caffenet as _caffenet
 from . import efficientnet as _efficientnet
@@ -104,8 +104,7 @@ def load_lenet(
         try:
             model.load_state_dict(state)
         except RuntimeError as e:
-            first = str(e).strip().splitlines()[0]
-            raise DataError(f"{path} does not hold LeNet weights: {first}") from None
+            raise DataError(f"{path} does not hold LeNet weights: {first_line(e)}") from None
     if mean_image is not None and not subtract_mean:
         subtract_mean = True  # a mean image given is a mean image to subtract
     if not subtract_mean:
