@@ -7,10 +7,17 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
 from .errors import ConfigError, FoolingError
+
+if TYPE_CHECKING:  # imported lazily at run time, so that --help stays fast
+    from .experiments.config import EvolveConfig
+    from .experiments.evolve import GenerationStats
+    from .search.gradient import AscentStats
+
+Subparsers = argparse._SubParsersAction  # what add_subparsers returns
 
 EXIT_USAGE = 2
 MAX_CLASSES = 1_000_000  # a range longer than any classifier's output is a typo
@@ -266,9 +273,9 @@ class _Progress:
 
     def __init__(self, quiet: bool):
         self.quiet = quiet
-        self.bar = None
+        self.bar: Any = None  # a tqdm bar
 
-    def __call__(self, s) -> None:
+    def __call__(self, s: GenerationStats) -> None:
         if self.bar is None:
             from tqdm import tqdm
 
@@ -382,7 +389,7 @@ def _given_with_resume(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
-def _default_out(cfg) -> Path:
+def _default_out(cfg: EvolveConfig) -> Path:
     return _new_path(Path("runs") / f"{cfg.model.replace(':', '-')}-{cfg.encoding}-s{cfg.seed}")
 
 
@@ -516,7 +523,7 @@ _RETRAIN_OVERRIDES = (  # (flag, type, help): None unless given, so the preset's
 )
 
 
-def _add_retrain_parser(sub) -> None:
+def _add_retrain_parser(sub: Subparsers) -> None:
     from .experiments.retrain import PRESETS
 
     t = sub.add_parser(
@@ -614,7 +621,7 @@ _ASCENT_SEARCH = (  # (flag, type, help): None unless given, so the preset's val
 )
 
 
-def _add_ascent_parser(sub) -> None:
+def _add_ascent_parser(sub: Subparsers) -> None:
     from .experiments.ascent import PRESET_HELP
 
     a = sub.add_parser("ascent", help="gradient ascent on class probabilities (PAPER.md §5)")
@@ -690,7 +697,7 @@ def _ascent(args: argparse.Namespace) -> int:
         )
     bar = None
 
-    def progress(s) -> None:
+    def progress(s: AscentStats) -> None:
         nonlocal bar
         if bar is None:  # opened at the first step, so errors come first
             bar = tqdm(total=s.steps, unit="step", disable=args.quiet, dynamic_ncols=True)

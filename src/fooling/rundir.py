@@ -23,7 +23,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ def champions_file(encoding: str) -> str:
     return CHAMPION_FILES.get(encoding, f"champions.{encoding}")
 
 
-def prepare(path: str | Path) -> Path:
+def prepare(path: str | os.PathLike[str]) -> Path:
     """Make ``path`` ready for a new run: it must be new or empty, and writable.
 
     Raises:
@@ -169,7 +169,7 @@ def write_grid(
         r, c = divmod(i, cols)
         x, y = c * tile, r * (tile + text_h)
         im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).convert("RGB")
-        canvas.paste(im.resize((tile - 4, tile - 4), Image.NEAREST), (x + 2, y + 2))
+        canvas.paste(im.resize((tile - 4, tile - 4), Image.Resampling.NEAREST), (x + 2, y + 2))
         draw.text((x + 3, y + tile), label[:18], fill="black", font=font)
         draw.text((x + 3, y + tile + 14), f"{100 * conf:.4f}%", fill="black", font=font)
     buf = io.BytesIO()
@@ -177,7 +177,7 @@ def write_grid(
     _io.write_bytes(path, buf.getvalue())
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1
@@ -203,7 +203,9 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 # -- checkpoints -------------------------------------------------------------------------
 
 
-def save_checkpoint(run: Path, generation: int, state: dict[str, Any], save_champions) -> None:
+def save_checkpoint(
+    run: Path, generation: int, state: dict[str, Any], save_champions: Callable[[Path], None]
+) -> None:
     """Write ``checkpoint/state_<gen>.pt`` and the champions, then point LATEST at them.
 
     ``save_champions(path)`` writes the genomes. LATEST is replaced last, so a kill at any

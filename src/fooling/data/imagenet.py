@@ -47,12 +47,12 @@ def load_image(path: str | Path, size: int = 256) -> np.ndarray:
     the centre square."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
-            im = eight_bit(im).convert("RGB")
+        with Image.open(path) as file:
+            im = eight_bit(file).convert("RGB")
             w, h = im.size
             scale = size / min(w, h)
             nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-            im = im.resize((nw, nh), Image.BILINEAR, reducing_gap=None)
+            im = im.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=None)
             left, top = (nw - size) // 2, (nh - size) // 2
             return np.asarray(im.crop((left, top, left + size, top + size)))
     except OSError as e:

@@ -225,7 +225,9 @@ class DirectEncoding:
     def cat(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.cat([a, b])
 
-    def put(self, champions: torch.Tensor, index: torch.Tensor, newcomers: torch.Tensor):
+    def put(
+        self, champions: torch.Tensor, index: torch.Tensor, newcomers: torch.Tensor
+    ) -> torch.Tensor:
         """Overwrite ``champions[index]`` in place (no copy of the whole archive)."""
         champions[index.to(champions.device)] = newcomers
         return champions

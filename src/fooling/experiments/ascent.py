@@ -322,8 +322,8 @@ class Ascent:
         main = distributed.is_main()
         if main:
             rundir.write_config_json(out, self.config_json())
-        result = self.run_shard(callback=callback if main else None)
-        summary = self.write_results(out, result) if result is not None else {}
+        shard = self.run_shard(callback=callback if main else None)
+        summary = self.write_results(out, shard) if shard is not None else {}
         distributed.barrier()
         return summary
 

@@ -13,7 +13,10 @@ import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
 
 from .. import _io, rundir
 from .._stats import median
@@ -157,8 +160,8 @@ class Reproduction:
 
     def _imagenet(self, encoding: str) -> list[Path]:
         cfg = self.cfg
-        quick = {"classes": QUICK_IMAGENET_CLASSES, "generations": 30}
-        full = (
+        quick: dict[str, Any] = {"classes": QUICK_IMAGENET_CLASSES, "generations": 30}
+        full: dict[str, Any] = (
             {"generations": 20_000}
             if encoding == "direct"
             else {"generations": 5000, "batch_size": 400, "init_size": 400}
@@ -186,7 +189,9 @@ class Reproduction:
     def imagenet_cppn(self) -> list[dict[str, Any]]:
         return self._evolution_rows(self._imagenet("cppn"), "imagenet-cppn", at=None)
 
-    def _ascent(self, model: str, classes: Sequence[int] | None, experiment: str, **extra: Any):
+    def _ascent(
+        self, model: str, classes: Sequence[int] | None, experiment: str, **extra: Any
+    ) -> list[dict[str, Any]]:
         presets = ("hp-1",) if self.cfg.quick else ASCENT_PRESETS
         runs = [
             self.ascent(
@@ -352,7 +357,7 @@ class Reproduction:
         return rows
 
 
-def _tensor(values: Sequence[float]):
+def _tensor(values: Sequence[float]) -> torch.Tensor:
     import torch
 
     return torch.tensor(values, dtype=torch.float64)

@@ -212,6 +212,7 @@ class Retraining:
         if any(not 0 <= k < self.n for k in self.targets):
             raise ConfigError(f"classes out of range for {cfg.model} ({self.n})")
         if cfg.train == "finetune" and cfg.rounds > 1:
+            assert cfg.real_images is not None  # RetrainConfig requires it here
             self.real = _real_images(Path(cfg.real_images), self.dnn1.spec.labels)
 
     # -- helpers -----------------------------------------------------------------------------
@@ -286,6 +287,7 @@ class Retraining:
             "seed": seed,
             "fooling_version": __version__,
         }
+        model: torch.nn.Module
         if self.cfg.train == "scratch":
             from ..models.lenet import SolverConfig, train_lenet
             from .train import mnist_tensors
@@ -347,6 +349,8 @@ class Retraining:
     def evaluate(self, i: int) -> dict[str, Any]:
         net = self.network(i)
         fooling_class = net.num_classes > self.n
+        x: torch.Tensor | None
+        y: torch.Tensor | None
         if self.cfg.train == "scratch":
             from .train import mnist_tensors
 
@@ -360,7 +364,7 @@ class Retraining:
             x = y = None
             what = None
         accuracy = None
-        if x is not None:
+        if x is not None and y is not None:
             pred = torch.cat([net.probs(part).argmax(1).cpu() for part in x.split(1000)])
             accuracy = float((pred == y).double().mean())
         previous = self.fooling_images(i - 1) if i > 1 else None
@@ -547,6 +551,7 @@ def _short_run(
             first = evo.render_uint8(search.champions)
             first_conf = search.archive.confidence.detach().cpu().clone()
     last = evo.render_uint8(search.champions)
+    assert first is not None and first_conf is not None  # generation 0 always runs
     return first, first_conf, last, search.archive.confidence.detach().cpu().clone()
 
 

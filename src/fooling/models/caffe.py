@@ -55,6 +55,7 @@ def _fields(buf: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
     """``(field number, wire type, value)`` of every field of one message; a
     length-delimited value is a memoryview into ``buf`` (no copy)."""
     pos, end = 0, len(buf)
+    value: int | memoryview
     while pos < end:
         key, pos = _varint(buf, pos)
         field, wire = key >> 3, key & 7
@@ -77,8 +78,8 @@ def _fields(buf: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
 
 
 def _packed_varints(value: int | memoryview, wire: int) -> list[int]:
-    if wire == _VARINT:
-        return [int(value)]
+    if isinstance(value, int):  # wire type varint
+        return [value]
     out, pos = [], 0
     while pos < len(value):
         v, pos = _varint(value, pos)
@@ -106,7 +107,7 @@ def parse_blob(buf: memoryview) -> np.ndarray:
             chunks.append(_floats(value, "<f4"))
         elif field == 8:
             chunks.append(_floats(value, "<f8").astype(np.float32))
-        elif field == 7 and wire == _LEN:
+        elif field == 7 and isinstance(value, memoryview) and wire == _LEN:
             for f, w, v in _fields(value):
                 if f == 1:
                     dims += _packed_varints(v, w)
@@ -125,11 +126,13 @@ def parse_caffemodel(data: bytes | bytearray) -> dict[str, list[np.ndarray]]:
     buf = memoryview(data)
     layers: dict[str, list[np.ndarray]] = {}
     for field, wire, value in _fields(buf):
-        if wire != _LEN or field not in (2, 100):
+        if wire != _LEN or field not in (2, 100) or not isinstance(value, memoryview):
             continue
         name_field, blob_field = (4, 6) if field == 2 else (1, 7)
         name, blobs = "", []
         for f, w, v in _fields(value):
+            if not isinstance(v, memoryview):  # wire type varint
+                continue
             if f == name_field and w == _LEN:
                 name = bytes(v).decode("utf-8", "replace")
             elif f == blob_field and w == _LEN:

@@ -122,6 +122,10 @@ class Classifier(nn.Module):
         autocast: ``"bf16"`` or ``"fp16"`` to score under ``torch.autocast`` (``None``: off).
     """
 
+    _a: torch.Tensor
+    _b: torch.Tensor
+    _mean_image: torch.Tensor | None
+
     def __init__(
         self,
         module: nn.Module,

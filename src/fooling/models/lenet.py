@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -52,7 +53,8 @@ def xavier_init_(model: nn.Module, generator: torch.Generator) -> None:
             a = math.sqrt(3.0 / fan_in)
             with torch.no_grad():
                 m.weight.copy_(torch.rand(m.weight.shape, generator=generator) * 2 * a - a)
-                m.bias.zero_()
+                if m.bias is not None:
+                    m.bias.zero_()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +82,7 @@ def train_lenet(
     num_classes: int = 10,
     solver: SolverConfig = SolverConfig(),
     seed: int = 0,
-    progress: callable | None = None,
+    progress: Callable[[int, float], None] | None = None,
 ) -> LeNet:
     """Train a LeNet from scratch with Caffe's SGD rule.
 
@@ -120,6 +122,7 @@ def train_lenet(
         with torch.no_grad():
             # Caffe: v = momentum * v + lr_mult * lr * (grad + decay * w); w -= v
             for (p, mult), v in zip(params, history):
+                assert p.grad is not None  # every parameter takes part in the loss
                 v.mul_(solver.momentum).add_(p.grad + solver.weight_decay * p, alpha=lr * mult)
                 p.sub_(v)
         if progress is not None and (it + 1) % 100 == 0:

@@ -8,6 +8,7 @@ import importlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -75,7 +76,7 @@ def user_classifier(
         module = importlib.import_module(modname)
     except ImportError as e:
         raise UnknownNameError(f"cannot import {modname!r} for model {name!r}: {e}") from None
-    factory = module
+    factory: Any = module
     for part in attr.split("."):
         factory = getattr(factory, part, None)
         if factory is None:

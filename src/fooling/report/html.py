@@ -509,7 +509,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, cls: str) ->
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = []
     for row in rows:
-        cells = []
+        cells: list[str] = []
         for x in row:
             if isinstance(x, _Raw) and x.startswith("<td"):
                 cells.append(x)
@@ -556,7 +556,7 @@ def _tile(c: Champion, top: float) -> str:
                 # keep the page small: a reduced copy (the exact PNG is in the run)
                 scale = min(1.0, TILE / max(w, h))
                 small = im.convert("RGB" if im.mode not in ("L", "RGB") else im.mode).resize(
-                    (max(1, round(w * scale)), max(1, round(h * scale))), Image.BOX
+                    (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX
                 )
                 buf = io.BytesIO()
                 small.save(buf, format="PNG")

@@ -38,7 +38,9 @@ def setting_config(config: Mapping[str, Any]) -> dict[str, Any] | None:
     the seed and the keys that do not change results (device, evaluation batching); None
     where the config has no such part."""
     kind = config.get("kind")
-    cfg = config.get(kind) if isinstance(kind, str) else None
+    if not isinstance(kind, str):
+        return None
+    cfg = config.get(kind)
     if not isinstance(cfg, Mapping):
         return None
     skip = _NOT_SETTING_BY_KIND.get(kind, _NOT_SETTING)
