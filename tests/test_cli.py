@@ -37,6 +37,29 @@ def test_list_names_models_and_encodings(capsys):
     assert "lenet-mnist" in out and "lenet-mnist-b" in out and "direct" in out
 
 
+def test_every_option_has_help_and_shows_its_default(capsys):
+    import argparse
+
+    from fooling.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    undocumented = [
+        f"{name} {action.option_strings[-1]}"
+        for name, parser in sub.choices.items()
+        for action in parser._actions
+        if action.option_strings and not action.help
+    ]
+    assert undocumented == []
+    with pytest.raises(SystemExit):
+        main(["evolve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "population (default: 200)" in text  # --generations
+    assert "result (default: 0)" in text  # --seed
+    assert "distribution index (default: 15.0)" in text  # --eta-m
+    assert "(default: 1024 genomes;" in text  # a help that gives its default is kept
+    assert "(default: None)" not in text and "(default: False)" not in text
+
+
 def test_existing_run_is_never_overwritten(existing_run, capsys):
     before = snapshot(existing_run)
     assert main(["evolve", "--generations", "2", "--out", str(existing_run), "-q"]) == 2

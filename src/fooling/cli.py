@@ -21,9 +21,33 @@ Subparsers = argparse._SubParsersAction  # what add_subparsers returns
 
 EXIT_USAGE = 2
 MAX_CLASSES = 1_000_000  # a range longer than any classifier's output is a typo
+SEED_HELP = "random seed: the same seed gives the same result"
+DEVICE_HELP = "cpu, cuda, cuda:1, ..."
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows an option's default after its help, unless the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            not action.option_strings
+            or default is None
+            or isinstance(default, bool)
+            or default == argparse.SUPPRESS
+            or "default" in text
+            or f"({default})" in text
+        ):
+            return action.help
+        return f"{text} (default: %(default)s)".lstrip()
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage too)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
@@ -83,11 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     e = sub.add_parser("evolve", help="evolve fooling images with MAP-Elites")
-    e.add_argument("--model", default="lenet-mnist", help="registered classifier (fooling list)")
+    e.add_argument("--model", default="lenet-mnist", help="registered classifier: see fooling list")
     e.add_argument("--weights", help="weights file replacing the model's default ones")
     e.add_argument("--encoding", default="direct", help="direct or cppn")
-    e.add_argument("--generations", type=int, default=200)
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--generations", type=int, default=200,
+                   help="generations of offspring after the initial population")  # fmt: skip
+    e.add_argument("--seed", type=int, default=0, help=SEED_HELP)
     e.add_argument(
         "--out", type=Path, help="new run directory (default: runs/<model>-<enc>-s<seed>)"
     )
@@ -97,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--classes", type=_classes, help="target classes, e.g. 0-9, 1,5,7 or tench,goldfish"
     )
-    e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    e.add_argument("--device", default="cpu", help=DEVICE_HELP)
     e.add_argument(
         "--eval-batch-size",
         type=int,
@@ -105,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: 1024 genomes; 32 inputs on the CPU for ImageNet networks, else 1024)",
     )
     e.add_argument("--autocast", choices=["bf16", "fp16"], help="score under torch.autocast")
-    e.add_argument("--checkpoint-every", type=int, default=50)
+    e.add_argument(
+        "--checkpoint-every", type=int, default=50,
+        help="generations between checkpoints (what --resume continues from)",
+    )  # fmt: skip
     e.add_argument(
         "--size",
         type=int,
@@ -125,8 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_user_model_options(m)
     d = e.add_argument_group("direct encoding")
-    d.add_argument("--mutation-rate", type=float, default=0.1)
-    d.add_argument("--eta-m", type=float, default=15.0)
+    d.add_argument("--mutation-rate", type=float, default=0.1,
+                   help="per-pixel probability of polynomial mutation")  # fmt: skip
+    d.add_argument("--eta-m", type=float, default=15.0,
+                   help="polynomial mutation's distribution index")  # fmt: skip
     d.add_argument(
         "--crossover",
         default="none",
@@ -134,8 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="none: mutation only, as the paper describes (default); "
         "sbx: the released code's SBX before mutation",
     )
-    d.add_argument("--crossover-rate", type=float, default=0.5)
-    d.add_argument("--eta-c", type=float, default=10.0)
+    d.add_argument("--crossover-rate", type=float, default=0.5,
+                   help="sbx: probability that a pair of parents is crossed")  # fmt: skip
+    d.add_argument("--eta-c", type=float, default=10.0, help="sbx: distribution index")
     d.add_argument(
         "--genome-dtype",
         choices=["float32", "uint8"],
@@ -148,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="halve the mutation rate every N generations (paper: 1000; 0 = constant)",
     )
     c = e.add_argument_group("CPPN encoding")
-    c.add_argument("--cppn-inputs", default="normalized", choices=["normalized", "raw"])
+    c.add_argument("--cppn-inputs", default="normalized", choices=["normalized", "raw"],
+                   help="x, y in [-1, 1] (the same picture at any size), or the released "
+                   "code's raw pixel indices")  # fmt: skip
     c.add_argument(
         "--colour",
         default="hls",
@@ -160,11 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a network")
     t.add_argument("network", choices=["lenet"])
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--iterations", type=int, default=10_000)
+    t.add_argument("--seed", type=int, default=0, help=SEED_HELP)
+    t.add_argument("--iterations", type=int, default=10_000, help="solver iterations")
     t.add_argument("--data", type=Path, help="folder with the MNIST files (default: cache)")
     t.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
-    t.add_argument("-q", "--quiet", action="store_true")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
 
     _add_ascent_parser(sub)
 
@@ -182,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--data", help="MNIST folder (retrain-mnist)")
     y.add_argument("--real-images", help="folder of real photos (retrain-imagenet)")
     y.add_argument("--caffe-lenet", help="the paper's lenet_iter_10000.caffemodel (transfer)")
-    y.add_argument("--device", default="cpu")
+    y.add_argument("--device", default="cpu", help=DEVICE_HELP)
     y.add_argument("--out", type=Path, help="directory (default: runs/reproduce-EXPERIMENT)")
     y.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
 
@@ -195,14 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(e.g. lenet-mnist-b,lenet-mnist@lenet_iter_10000.caffemodel)",
     )
     x.add_argument("--out", type=Path, help="new directory (default: runs/transfer)")
-    x.add_argument("--device", default="cpu")
+    x.add_argument("--device", default="cpu", help=DEVICE_HELP)
     _add_user_model_options(x.add_argument_group("preprocessing of the module:factory models"))
 
     r = sub.add_parser("render", help="re-render a CPPN run's champions at any resolution")
     r.add_argument("run", type=Path, metavar="RUN_DIR", help="a CPPN evolve run directory")
     r.add_argument("--size", type=int, default=1024, help="image side in pixels (1024)")
     r.add_argument("--out", type=Path, help="folder for the PNGs (default: RUN_DIR/render-SIZE)")
-    r.add_argument("--device", default="cpu")
+    r.add_argument("--device", default="cpu", help=DEVICE_HELP)
     rp = sub.add_parser("report", help="an HTML report of finished runs")
     rp.add_argument(
         "runs",
@@ -519,7 +552,7 @@ _RETRAIN_OVERRIDES = (  # (flag, type, help): None unless given, so the preset's
     ("--finetune-batch", int, "fine-tuning batch size"),
     ("--data", str, "MNIST folder (default: the usual lookup, else download)"),
     ("--real-images", str, "fine-tuning: photos in class subfolders, or one per class"),
-    ("--device", str, "cpu, cuda, ..."),
+    ("--device", str, DEVICE_HELP),
 )
 
 
@@ -529,8 +562,10 @@ def _add_retrain_parser(sub: Subparsers) -> None:
     t = sub.add_parser(
         "retrain", help='retrain with an extra "fooling" class, round after round (PAPER.md §6)'
     )
-    t.add_argument("--preset", default="mnist", choices=list(PRESETS))
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--preset", default="mnist", choices=list(PRESETS),
+                   help="mnist: the paper's 15 rounds; imagenet: its DNN_1 -> DNN_2; -quick: "
+                   "a scale a CPU finishes in minutes")  # fmt: skip
+    t.add_argument("--seed", type=int, default=0, help=SEED_HELP)
     t.add_argument("--classes", type=_classes, help="target classes (default: all)")
     t.add_argument("--out", type=Path, help="new experiment directory (default: runs/retrain-...)")
     t.add_argument("--resume", type=Path, metavar="DIR", help="continue a killed experiment")
@@ -625,7 +660,7 @@ def _add_ascent_parser(sub: Subparsers) -> None:
     from .experiments.ascent import PRESET_HELP
 
     a = sub.add_parser("ascent", help="gradient ascent on class probabilities (PAPER.md §5)")
-    a.add_argument("--model", default="lenet-mnist", help="registered classifier (fooling list)")
+    a.add_argument("--model", default="lenet-mnist", help="registered classifier: see fooling list")
     a.add_argument("--weights", help="weights file replacing the model's default ones")
     a.add_argument("--classes", type=_classes, help="target classes, e.g. 0-9 or 1,5,7")
     a.add_argument(
@@ -638,7 +673,7 @@ def _add_ascent_parser(sub: Subparsers) -> None:
     a.add_argument(
         "--out", type=Path, help="new run directory (default: runs/<model>-ascent-<preset>-s<seed>)"
     )
-    a.add_argument("--device", default="cpu")
+    a.add_argument("--device", default="cpu", help=DEVICE_HELP)
     a.add_argument(
         "--objective",
         default="prob",
