@@ -98,6 +98,48 @@ def test_same_seed_same_run_and_resume_is_exact(run, tmp_path):
         assert (out / name).read_bytes() == (cut / name).read_bytes(), name
 
 
+def test_resume_refuses_a_classifier_that_changed_since_the_checkpoint(tmp_path):
+    import shutil
+    from importlib import resources
+
+    from fooling.errors import RunDirError
+
+    weights = resources.files("fooling") / "models" / "weights"
+    w = tmp_path / "w.safetensors"
+    shutil.copyfile(weights / "lenet-mnist.safetensors", w)
+    cfg = EvolveConfig(generations=12, seed=3, checkpoint_every=5, weights=str(w))
+
+    class Kill(Exception):
+        pass
+
+    def kill_at_8(stats):
+        if stats.generation == 8:
+            raise Kill
+
+    cut = tmp_path / "cut"
+    with pytest.raises(Kill):
+        evolve(cfg, cut, callback=kill_at_8)
+    # The same path now holds the other LeNet: resuming would score the rest of the run
+    # against another network than its first generations.
+    shutil.copyfile(weights / "lenet-mnist-b.safetensors", w)
+    before = {p.name: p.read_bytes() for p in (cut / "checkpoint").iterdir()}
+    with pytest.raises(RunDirError, match="other weights, mean image or labels"):
+        resume(cut)
+    assert {p.name: p.read_bytes() for p in (cut / "checkpoint").iterdir()} == before
+    shutil.copyfile(weights / "lenet-mnist.safetensors", w)  # put back: it resumes
+    resume(cut)
+    assert (cut / "summary.json").is_file()
+
+
+def test_fingerprint_tells_weights_apart():
+    a = create_classifier("lenet-mnist")
+    assert a.fingerprint() == create_classifier("lenet-mnist").fingerprint()
+    assert a.fingerprint() != create_classifier("lenet-mnist-b").fingerprint()
+    with torch.no_grad():
+        next(a.parameters())[0, 0, 0, 0] += 1e-6
+    assert a.fingerprint() != create_classifier("lenet-mnist").fingerprint()
+
+
 def test_other_seed_differs(run, tmp_path):
     out, _ = run
     other = tmp_path / "other"

@@ -61,6 +61,7 @@ class Evolution:
                 **cfg.model_options(),
             )
         self.classifier: Classifier = classifier
+        self._fingerprint: str | None = None  # of the classifier, for checkpoints
         self.classifier.probe()  # wrong shape or NaN: one line, before anything is written
         spec = self.classifier.spec
         labels = [spec.label(k) for k in range(spec.num_classes)]
@@ -209,11 +210,14 @@ class Evolution:
     # -- persistence -----------------------------------------------------------------------
 
     def checkpoint(self, out: Path) -> None:
+        if self._fingerprint is None:
+            self._fingerprint = self.classifier.fingerprint()
         state = {
             "search": self.search.state_dict(),
             "history": torch.stack(self.history),
             "elapsed": self.elapsed,
             "config": self.cfg.to_dict(),
+            "classifier": self._fingerprint,
         }
         rundir.save_checkpoint(
             out,
@@ -231,6 +235,15 @@ class Evolution:
             same = False
         if not same:
             raise RunDirError(f"checkpoint in {out} was written by a different config")
+        recorded = state.get("classifier")  # absent from older checkpoints
+        if recorded is not None:
+            self._fingerprint = self.classifier.fingerprint()
+            if recorded != self._fingerprint:
+                raise RunDirError(
+                    f"{out} was run against other weights, mean image or labels than "
+                    f"{self.cfg.model!r} loads now (relative paths in its config.json are "
+                    "read from the current directory)"
+                )
         champions = self.encoding.load(champions_path)
         if self.encoding.count(champions) != len(self.targets):
             raise RunDirError(

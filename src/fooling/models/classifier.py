@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -311,6 +313,28 @@ class Classifier(nn.Module):
         if s.channel_order == "BGR":
             x = x.flip(1)
         return ((x - self._b) / self._a).clamp(0.0, 1.0)[0]
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of what decides this classifier's scores: its spec (less the
+        free-text notes and the mean image's origin), every tensor of its module's state
+        dict, its preprocessing constants and its mean image. Resume compares it, so a run is
+        never continued against other weights than it started with."""
+        h = hashlib.sha256()
+        spec = self.spec.to_dict()
+        for key in ("notes", "mean_image"):
+            spec.pop(key, None)
+        h.update(json.dumps(spec, sort_keys=True).encode())
+        tensors = {f"module.{k}": v for k, v in self.module.state_dict().items()}
+        tensors.update(_a=self._a, _b=self._b)
+        if self._mean_image is not None:
+            tensors["_mean_image"] = self._mean_image
+        for name, t in sorted(tensors.items()):
+            if not isinstance(t, torch.Tensor):
+                continue
+            t = t.detach().to("cpu").contiguous().reshape(-1)
+            h.update(f"\n{name} {t.dtype} {t.numel()}\n".encode())
+            h.update(t.view(torch.uint8).numpy())
+        return h.hexdigest()
 
     def extra_repr(self) -> str:
         s = self.spec
