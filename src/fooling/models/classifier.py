@@ -333,7 +333,7 @@ class Classifier(nn.Module):
                 continue
             t = t.detach().to("cpu").contiguous().reshape(-1)
             h.update(f"\n{name} {t.dtype} {t.numel()}\n".encode())
-            h.update(t.view(torch.uint8).numpy())
+            h.update(t.view(torch.uint8).numpy().data)
         return h.hexdigest()
 
     def extra_repr(self) -> str:
