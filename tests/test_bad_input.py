@@ -193,6 +193,31 @@ def _three_champions(data: bytes) -> bytes:
     return save({"genomes": load(data)["genomes"][:3].contiguous()})
 
 
+def _torch_state(edit: Callable[[Any], Any]) -> Callable[[bytes], bytes]:
+    """A checkpoint state file's bytes -> those of ``edit(state)``, still a valid pickle."""
+
+    def damage(data: bytes) -> bytes:
+        import io
+
+        import torch
+
+        buf = io.BytesIO()
+        torch.save(edit(torch.load(io.BytesIO(data), weights_only=False)), buf)
+        return buf.getvalue()
+
+    return damage
+
+
+def _without(key: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda state: {k: v for k, v in state.items() if k != key}
+
+
+def under_torchrun(c: Case, argv: list[str]) -> list[str]:
+    """``argv`` as torchrun would start it on one of 2 ranks (the environment it sets)."""
+    c.monkeypatch.setenv("WORLD_SIZE", "2")
+    return argv
+
+
 def evolve(c: Case, *args: str) -> list[str]:
     return ["evolve", *args, "--out", c.path("new"), "-q"]
 
@@ -349,6 +374,20 @@ BAD: dict[str, Bad] = {
     ),
     "resume: truncated genome file": Bad(
         lambda c: resume(c, overwrite("checkpoint/champions_*", half)), "cannot read genomes"
+    ),
+    "resume: checkpoint state that is not a dict": Bad(
+        lambda c: resume(c, overwrite("checkpoint/state_*.pt", _torch_state(lambda s: [1]))),
+        "not a fooling evolve checkpoint",
+    ),
+    "resume: checkpoint state without its search": Bad(
+        lambda c: resume(c, overwrite("checkpoint/state_*.pt", _torch_state(_without("search")))),
+        "not a fooling evolve checkpoint",
+    ),
+    "resume: checkpoint with a damaged search state": Bad(
+        lambda c: resume(
+            c, overwrite("checkpoint/state_*.pt", _torch_state(lambda s: {**s, "search": {}}))
+        ),
+        "is damaged",
     ),
     "resume: --seed differs": Bad(lambda c: resume(c, None, "--seed", "3"), "--seed 3 differs"),
     "resume: --seed given as its default differs": Bad(
@@ -514,6 +553,34 @@ BAD: dict[str, Bad] = {
     ),
     "retrain: resume an evolve run": Bad(
         lambda c: ["retrain", "--resume", str(c.finished_run)], "does not hold a retrain"
+    ),
+    "retrain: resume a config without its settings": Bad(
+        lambda c: ["retrain", "--resume", c.file("r/config.json", b'{"kind": "retrain"}')[:-12]],
+        "no valid retrain config",
+    ),
+    "retrain: resume a config that is a list": Bad(
+        lambda c: ["retrain", "--resume", c.file("r/config.json", b"[1]")[:-12]],
+        "does not hold a retrain",
+    ),
+    "retrain: under torchrun": Bad(
+        lambda c: under_torchrun(c, ["retrain", "--out", c.path("r"), "-q"]), "one process"
+    ),
+    "transfer: under torchrun": Bad(
+        lambda c: under_torchrun(
+            c, ["transfer", str(c.finished_run), "--models", "lenet-mnist", "--out", c.path("t")]
+        ),
+        "one process",
+    ),
+    "render: under torchrun": Bad(
+        lambda c: under_torchrun(c, ["render", str(c.finished_cppn_run), "--size", "8"]),
+        "one process",
+    ),
+    "train: under torchrun": Bad(
+        lambda c: under_torchrun(c, train(c, "--out", c.path("l.safetensors"))), "one process"
+    ),
+    "reproduce: under torchrun": Bad(
+        lambda c: under_torchrun(c, ["reproduce", "mnist-direct", "--quick", "--out", c.path("p")]),
+        "one process",
     ),
     "reproduce: unknown experiment": Bad(lambda c: ["reproduce", "cifar-direct"], "invalid choice"),
     "reproduce: into another run": Bad(

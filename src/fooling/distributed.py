@@ -35,6 +35,16 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def single_process(command: str) -> None:
+    """Raise a one-line ``ConfigError`` when launched with several ranks: ``command`` runs
+    in one process (every rank would write the same files)."""
+    if launched():
+        raise ConfigError(
+            f"{command} runs in one process; under torchrun only evolve and ascent share "
+            "their work between ranks"
+        )
+
+
 def check_device(device: str | torch.device) -> None:
     """Raise a one-line ``ConfigError`` where ``device`` cannot hold a tensor here."""
     try:

@@ -14,7 +14,7 @@ import torch
 from .. import __version__, distributed, rundir
 from .._stats import median
 from ..encodings import create_encoding
-from ..errors import ConfigError, RunDirError
+from ..errors import ConfigError, RunDirError, first_line
 from ..models import Classifier, create_classifier
 from ..search import MapElites
 from .config import EvolveConfig, resolve_classes
@@ -229,6 +229,8 @@ class Evolution:
 
     def restore(self, out: Path) -> None:
         state, champions_path = rundir.load_checkpoint(out)
+        if not isinstance(state, dict) or not {"search", "history", "elapsed"} <= state.keys():
+            raise RunDirError(f"checkpoint in {out} is not a fooling evolve checkpoint")
         try:
             same = EvolveConfig.from_dict(state.get("config") or {}) == self.cfg
         except (ConfigError, TypeError):
@@ -250,9 +252,12 @@ class Evolution:
                 f"checkpoint in {out} holds {self.encoding.count(champions)} champions "
                 f"for {len(self.targets)} classes"
             )
-        self.search.load_state_dict(state["search"], champions)
-        self.history = list(state["history"].unbind(0))
-        self.elapsed = list(state["elapsed"])
+        try:
+            self.search.load_state_dict(state["search"], champions)
+            self.history = list(state["history"].unbind(0))
+            self.elapsed = list(state["elapsed"])
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
+            raise RunDirError(f"checkpoint in {out} is damaged: {first_line(e)}") from None
 
     def write_metrics(self, out: Path) -> None:
         thresholds = self.search.archive.thresholds

@@ -47,6 +47,7 @@ def render_run(
         RunDirError: ``run`` is not a CPPN run directory, or ``out`` cannot be written.
         DataError: the genome file is missing or corrupt.
     """
+    distributed.single_process("render")
     run = Path(run)
     if not isinstance(size, int) or not 1 <= size <= MAX_SIZE:
         raise ConfigError(f"size must be an integer in 1..{MAX_SIZE}, got {size!r}")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-from .. import _io, rundir
+from .. import _io, distributed, rundir
 from .._stats import median
 from ..errors import ConfigError, UnknownNameError
 from ..paper import PAPER
@@ -380,6 +380,7 @@ def reproduce(
 ) -> dict[str, Any]:
     """Run ``cfg.experiment`` into ``out`` (reusing what a previous call finished there);
     writes ``comparison.json`` and ``report.html``; returns ``{"comparison", "report"}``."""
+    distributed.single_process("reproduce")
     out = Path(out) if out is not None else default_out(cfg)
     marker = out / "reproduce.json"
     if out.exists() and any(out.iterdir()) and not marker.exists():

@@ -34,7 +34,7 @@ from safetensors.torch import load_file
 from .. import __version__, _io, distributed, rundir
 from .._stats import median
 from ..encodings import create_encoding
-from ..errors import ConfigError, DataError, RunDirError
+from ..errors import ConfigError, DataError, RunDirError, first_line
 from ..models import Classifier, create_classifier
 from ..models.weights import resize_head
 from .config import EvolveConfig, check_seed
@@ -596,6 +596,7 @@ def retrain(
     cfg: RetrainConfig, out: str | Path, *, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Run a retraining experiment into the new directory ``out``; returns the summary."""
+    distributed.single_process("retrain")
     out = Path(out)
     experiment = Retraining(cfg, out, progress)  # config and model errors first
     rundir.prepare(out)
@@ -605,10 +606,16 @@ def retrain(
 
 def resume_retrain(out: str | Path, *, progress: Progress | None = None) -> dict[str, Any]:
     """Continue a killed retraining experiment; finished steps are not recomputed."""
+    distributed.single_process("retrain")
     out = Path(out)
     config = rundir.read_json(out / "config.json")
-    if config.get("kind") != "retrain":
+    if not isinstance(config, dict) or config.get("kind") != "retrain":
         raise RunDirError(f"{out} does not hold a retrain experiment")
-    cfg = RetrainConfig.from_dict(config["retrain"])
+    try:
+        cfg = RetrainConfig.from_dict(config["retrain"])
+    except (KeyError, TypeError, AttributeError, ConfigError) as e:
+        raise RunDirError(
+            f"{out / 'config.json'} holds no valid retrain config: {first_line(e)}"
+        ) from None
     rundir.remove_tmp_files(out)
     return Retraining(cfg, out, progress).run()

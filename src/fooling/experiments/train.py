@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .. import __version__
+from .. import __version__, distributed
 from ..data.mnist import load_mnist
 from ..errors import RunDirError
 from ..models.lenet import SolverConfig, accuracy, train_lenet
@@ -41,6 +41,7 @@ def train_lenet_checkpoint(
         RunDirError: ``out`` cannot be written (checked before the data are read).
         DataError: MNIST is missing, corrupt or cannot be downloaded.
     """
+    distributed.single_process("train")
     out = Path(out)
     check_writable_file(out)
     x_train, y_train = mnist_tensors("train", data)

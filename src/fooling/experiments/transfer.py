@@ -154,6 +154,7 @@ def transfer(
         The summary: ``rows`` (one per run and model) and ``pooled`` (one per setting and
         model), each with the ``COLUMNS``.
     """
+    distributed.single_process("transfer")
     if not runs:
         raise ConfigError("give at least one run directory")
     if not models:
