@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,26 @@ class _EightPixels(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x.flatten(1))  # only 3x8x8 inputs fit
+
+
+class _NaNOnRankOneLater(_EightPixels):
+    """Good scores, except on torchrun's rank 1 from its 4th forward pass on: NaN."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        out = self.linear(nn.functional.adaptive_avg_pool2d(x, 8).flatten(1))
+        if os.environ.get("RANK") == "1" and self.calls > 3:
+            return out * float("nan")
+        return out
+
+
+def nan_on_rank_one_classifier() -> nn.Module:
+    """A classifier that fails on one rank only, in the middle of a run."""
+    return _NaNOnRankOneLater()
 
 
 def eight_pixel_classifier() -> nn.Module:

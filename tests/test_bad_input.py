@@ -320,6 +320,12 @@ BAD: dict[str, Bad] = {
     "evolve: NaN eta_m": Bad(lambda c: evolve(c, "--eta-m", "nan"), "eta_m"),
     "evolve: NaN eta_c": Bad(lambda c: evolve(c, "--crossover", "sbx", "--eta-c", "nan"), "eta_c"),
     "evolve: unusable device": Bad(lambda c: evolve(c, "--device", "nope"), "not usable"),
+    "evolve: one GPU for every rank under torchrun": Bad(
+        lambda c: under_torchrun(c, evolve(c, "--device", "cuda:0")), "LOCAL_RANK"
+    ),
+    "ascent: one GPU for every rank under torchrun": Bad(
+        lambda c: under_torchrun(c, ascent(c, "--device", "cuda:1")), "LOCAL_RANK"
+    ),
     "evolve: seed past 2^63": Bad(lambda c: evolve(c, "--seed", str(2**64)), "seed must be"),
     "evolve: negative seed": Bad(lambda c: evolve(c, "--seed", "-1"), "seed must be"),
     "evolve: a class range of billions": Bad(

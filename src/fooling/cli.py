@@ -283,6 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fooling: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except (MemoryError, RuntimeError) as err:
+        if _peer_failed(err):
+            print("fooling: error: another rank stopped (its error is above)", file=sys.stderr)
+            return EXIT_USAGE
         if not _out_of_memory(err):
             raise
         print("fooling: error: out of memory: use smaller images or batches", file=sys.stderr)
@@ -290,6 +293,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fooling: interrupted", file=sys.stderr)
         return 130
+    finally:
+        _leave_process_group()
+
+
+def _peer_failed(err: BaseException) -> bool:
+    """Under torchrun: a collective failed because another rank exited (its own error)."""
+    from . import distributed
+
+    return distributed.launched() and (
+        type(err).__name__ in ("DistBackendError", "DistNetworkError")
+        or "closed by peer" in str(err)
+        or "Connection reset by peer" in str(err)
+    )
+
+
+def _leave_process_group() -> None:
+    """Shut the process group down (if joined), so an error exit does not abort in gloo's
+    threads at interpreter exit."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _out_of_memory(err: BaseException) -> bool:

@@ -55,7 +55,13 @@ def check_device(device: str | torch.device) -> None:
 
 def init(device: str | torch.device = "cpu") -> None:
     """Check ``device``, then join the process group torchrun describes (gloo on CPU, nccl
-    on CUDA); idempotent."""
+    on CUDA); idempotent. Under torchrun, ``cuda`` means each rank's own GPU
+    (``LOCAL_RANK``): an explicit ``cuda:N`` would put every rank on the same GPU."""
+    if launched() and str(device).startswith("cuda:"):
+        raise ConfigError(
+            f"--device {device} under torchrun: give --device cuda, and each rank takes the GPU "
+            "of its LOCAL_RANK (CUDA_VISIBLE_DEVICES chooses which GPUs)"
+        )
     check_device(device)
     if not launched() or dist.is_initialized():
         return
