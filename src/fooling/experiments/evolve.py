@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -394,7 +395,15 @@ def resume(
             differs from its config.
     """
     out = Path(out)
-    config = rundir.read_json(out / "config.json")
+    try:
+        config = rundir.read_json(out / "config.json")
+    except RunDirError as e:
+        if distributed.launched() and os.environ.get("GROUP_RANK", "0") != "0":
+            raise RunDirError(
+                f"{e} (on this machine; to resume, every machine must see the run directory "
+                "at the same path)"
+            ) from None
+        raise
     if not isinstance(config, dict) or config.get("kind") != "evolve":
         raise RunDirError(f"{out} does not hold an evolve run")
     try:
