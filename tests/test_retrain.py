@@ -103,6 +103,28 @@ def test_resume_recomputes_nothing_finished(reference, tmp_path, mnist):
     assert {p: p.stat().st_mtime_ns for p in reference.rglob("*.safetensors")} == before
 
 
+def test_resume_refuses_a_dnn1_that_changed(reference, tmp_path):
+    import shutil
+
+    from fooling.models.zoo import shipped_weights
+
+    out = tmp_path / "exp"
+    shutil.copytree(reference, out)
+    config = json.loads((out / "config.json").read_text())
+    # The weights DNN_1 is loaded from now hold the other LeNet.
+    config["retrain"]["weights"] = str(shipped_weights("lenet-mnist-b"))
+    (out / "config.json").write_text(json.dumps(config))
+    proc = subprocess.run(
+        fooling("retrain", "--resume", str(out), "-q"), capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"fooling: error: {out} was run against other weights, mean image or labels than "
+        "'lenet-mnist' loads now (relative paths in its config.json are read from the current "
+        "directory)"
+    ]
+
+
 def test_bad_retrain_configs_are_refused():
     with pytest.raises(ConfigError, match="unknown retrain preset"):
         RetrainConfig.from_preset("cifar")

@@ -518,6 +518,7 @@ class Retraining:
             "seed": self.cfg.seed,
             "retrain": self.cfg.to_dict(),
             "classifier": self.dnn1.spec.to_dict(),
+            "classifier_sha256": self.dnn1.fingerprint(),  # checked by resume_retrain
             "targets": self.targets,
             "fooling_class": self.n,
         }
@@ -617,5 +618,12 @@ def resume_retrain(out: str | Path, *, progress: Progress | None = None) -> dict
         raise RunDirError(
             f"{out / 'config.json'} holds no valid retrain config: {first_line(e)}"
         ) from None
+    experiment = Retraining(cfg, out, progress)
+    recorded = config.get("classifier_sha256")  # absent from older experiments
+    if recorded is not None and recorded != experiment.dnn1.fingerprint():
+        raise RunDirError(
+            f"{out} was run against other weights, mean image or labels than {cfg.model!r} "
+            "loads now (relative paths in its config.json are read from the current directory)"
+        )
     rundir.remove_tmp_files(out)
-    return Retraining(cfg, out, progress).run()
+    return experiment.run()
