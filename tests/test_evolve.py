@@ -7,7 +7,7 @@ import statistics
 import pytest
 import torch
 
-from fooling import EvolveConfig, create_classifier, evolve, resume
+from fooling import AscentConfig, EvolveConfig, create_classifier, evolve, resume
 from fooling.rundir import read_png
 
 
@@ -138,6 +138,41 @@ def test_fingerprint_tells_weights_apart():
     with torch.no_grad():
         next(a.parameters())[0, 0, 0, 0] += 1e-6
     assert a.fingerprint() != create_classifier("lenet-mnist").fingerprint()
+
+
+def test_api_runs_and_resumes_against_a_classifier_object(patches, tmp_path):
+    from conftest import tiny_classifier
+    from fooling import ascent
+    from fooling.errors import RunDirError, UnknownNameError
+
+    cfg = EvolveConfig(generations=6, seed=1, checkpoint_every=2)
+
+    class Kill(Exception):
+        pass
+
+    def kill_at_5(stats):
+        if stats.generation == 5:
+            raise Kill
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    summary = evolve(cfg, whole, classifier=patches)
+    config = json.loads((whole / "config.json").read_text())
+    assert config["evolve"]["model"] == "tiny" and config["classifier"]["num_classes"] == 4
+    assert summary["num_classes"] == 4 and len(list((whole / "images").iterdir())) == 4
+    with pytest.raises(Kill):
+        evolve(cfg, cut, classifier=patches, callback=kill_at_5)
+    other = tiny_classifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4)), 4)
+    with pytest.raises(RunDirError, match="other weights"):  # same name, other network
+        resume(cut, classifier=other)
+    with pytest.raises(UnknownNameError, match=r"fooling.resume\(RUN_DIR, classifier=...\)"):
+        resume(cut)  # as `fooling evolve --resume` would: "tiny" is no registered model
+    resume(cut, classifier=patches)
+    for name in ("metrics.csv", "archive.json", "champions.safetensors"):
+        assert (whole / name).read_bytes() == (cut / name).read_bytes(), name
+
+    summary = ascent(AscentConfig(steps=5), tmp_path / "asc", classifier=patches)
+    assert summary["num_classes"] == 4
+    assert json.loads((tmp_path / "asc" / "config.json").read_text())["ascent"]["model"] == "tiny"
 
 
 def test_other_seed_differs(run, tmp_path):

@@ -242,16 +242,18 @@ Callback = Callable[[AscentStats], None]
 class Ascent:
     """A configured run: classifier, targets, mean and start images, and the search."""
 
-    def __init__(self, cfg: AscentConfig):
+    def __init__(self, cfg: AscentConfig, classifier: Classifier | None = None):
         self.cfg = cfg
         self.search = cfg.search()
         distributed.init(cfg.device)
-        self.classifier: Classifier = create_classifier(
-            cfg.model,
-            weights=cfg.weights,
-            device=distributed.local_device(cfg.device),
-            **cfg.model_options(),
-        )
+        if classifier is None:
+            classifier = create_classifier(
+                cfg.model,
+                weights=cfg.weights,
+                device=distributed.local_device(cfg.device),
+                **cfg.model_options(),
+            )
+        self.classifier: Classifier = classifier
         self.classifier.probe()  # wrong shape or NaN: one line, before anything is written
         spec = self.classifier.spec
         labels = [spec.label(k) for k in range(spec.num_classes)]
@@ -474,9 +476,19 @@ class Ascent:
 
 
 def ascent(
-    cfg: AscentConfig, out: str | Path, *, callback: Callback | None = None
+    cfg: AscentConfig,
+    out: str | Path,
+    *,
+    callback: Callback | None = None,
+    classifier: Classifier | None = None,
 ) -> dict[str, Any]:
-    """Run gradient ascent as configured into a new run directory ``out``; returns the summary."""
-    run = Ascent(cfg)  # every config, model and file error before anything is written
+    """Run gradient ascent as configured into a new run directory ``out``; returns the summary.
+
+    ``classifier``: a network to fool instead of ``cfg.model``, as for :func:`evolve`; the
+    run records its spec's name as the model.
+    """
+    if classifier is not None:
+        cfg = dataclasses.replace(cfg, model=classifier.spec.name)
+    run = Ascent(cfg, classifier)  # every config, model and file error before anything is written
     distributed.prepare_run_dir(out)  # on rank 0; every rank stops on its error
     return run.run(Path(out), callback=callback)

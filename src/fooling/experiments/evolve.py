@@ -15,7 +15,7 @@ import torch
 from .. import __version__, distributed, rundir
 from .._stats import median
 from ..encodings import create_encoding
-from ..errors import ConfigError, RunDirError, first_line
+from ..errors import ConfigError, RunDirError, UnknownNameError, first_line
 from ..models import Classifier, create_classifier
 from ..search import MapElites
 from .config import EvolveConfig, resolve_classes
@@ -46,8 +46,9 @@ class Evolution:
     """A configured run: classifier, encoding, search, and their run directory."""
 
     def __init__(self, cfg: EvolveConfig, classifier: Classifier | None = None):
-        """``classifier``: a network already built from ``cfg`` (many short runs against
-        one network, as retraining does, then load it once)."""
+        """``classifier``: the network to fool, instead of building ``cfg.model`` (a network
+        given through the Python API; or one loaded once for many short runs, as retraining
+        does)."""
         self.cfg = cfg
         distributed.init(cfg.device)
         device = distributed.local_device(cfg.device)
@@ -368,10 +369,26 @@ def _write(path: Path, obj: Any) -> None:
 
 
 def evolve(
-    cfg: EvolveConfig, out: str | Path, *, callback: Callback | None = None
+    cfg: EvolveConfig,
+    out: str | Path,
+    *,
+    callback: Callback | None = None,
+    classifier: Classifier | None = None,
 ) -> dict[str, Any]:
-    """Run MAP-Elites as configured into a new run directory ``out``; returns the summary."""
-    evo = Evolution(cfg)  # every config and model error before anything is written
+    """Run MAP-Elites as configured into a new run directory ``out``; returns the summary.
+
+    Args:
+        cfg: the run's settings.
+        out: a new (or empty) run directory.
+        callback: called on rank 0 after every generation with its ``GenerationStats``.
+        classifier: a network to fool instead of ``cfg.model`` (and its weights and
+            preprocessing options): any ``nn.Module`` that returns logits, wrapped as
+            ``Classifier(module, ClassifierSpec(...))``. The run records its spec's name as
+            the model; ``resume(out, classifier=...)`` continues it with the same network.
+    """
+    if classifier is not None:
+        cfg = dataclasses.replace(cfg, model=classifier.spec.name)
+    evo = Evolution(cfg, classifier)  # every config and model error before anything is written
     distributed.prepare_run_dir(out)  # on rank 0; every rank stops on its error
     return evo.run(Path(out), callback=callback)
 
@@ -381,6 +398,7 @@ def resume(
     *,
     callback: Callback | None = None,
     expect: Mapping[str, Any] | None = None,
+    classifier: Classifier | None = None,
 ) -> dict[str, Any]:
     """Continue a killed run from its last checkpoint; the result equals an unbroken run.
 
@@ -389,6 +407,8 @@ def resume(
         callback: called after every generation.
         expect: ``EvolveConfig`` fields the caller asked for (the options given with
             ``--resume``); each must equal the run's own, since a resumed run keeps its config.
+        classifier: the network a run started with ``evolve(..., classifier=...)`` fooled;
+            it must be the same (name, weights and preprocessing).
 
     Raises:
         RunDirError: ``out`` holds no evolve run, its checkpoint is corrupt, or ``expect``
@@ -411,7 +431,17 @@ def resume(
     except (KeyError, TypeError, ConfigError) as e:
         raise RunDirError(f"{out / 'config.json'} holds no valid evolve config: {e}") from None
     check_same_config(cfg, expect or {})
-    evo = Evolution(cfg)
+    if classifier is not None and classifier.spec.name != cfg.model:
+        raise RunDirError(
+            f"{out} fooled {cfg.model!r}; the classifier given is {classifier.spec.name!r}"
+        )
+    try:
+        evo = Evolution(cfg, classifier)
+    except UnknownNameError as e:
+        raise UnknownNameError(
+            f"{e} (a network given to evolve() in Python resumes with "
+            "fooling.resume(RUN_DIR, classifier=...))"
+        ) from None
     rundir.remove_tmp_files(out)
     if (out / "checkpoint" / "LATEST").exists():
         evo.restore(out)
