@@ -73,6 +73,20 @@ def test_png_rescoring_matches_recorded_confidences(run):
         assert e["image"].startswith(f"images/{e['class']}_{e['label']}_")
 
 
+class Killed(Exception):
+    """Stands for a kill in the middle of a run."""
+
+
+def kill_at(generation):
+    """A callback that interrupts a run after ``generation``."""
+
+    def callback(stats):
+        if stats.generation == generation:
+            raise Killed
+
+    return callback
+
+
 def test_same_seed_same_run_and_resume_is_exact(run, tmp_path):
     out, _ = run
     again = tmp_path / "again"
@@ -81,16 +95,9 @@ def test_same_seed_same_run_and_resume_is_exact(run, tmp_path):
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
 
     # interrupt at generation 8 (last checkpoint: generation 5), then resume
-    class Kill(Exception):
-        pass
-
-    def kill_at_8(stats):
-        if stats.generation == 8:
-            raise Kill
-
     cut = tmp_path / "cut"
-    with pytest.raises(Kill):
-        evolve(EvolveConfig(generations=12, seed=3, checkpoint_every=5), cut, callback=kill_at_8)
+    with pytest.raises(Killed):
+        evolve(EvolveConfig(generations=12, seed=3, checkpoint_every=5), cut, callback=kill_at(8))
     assert (cut / "checkpoint" / "LATEST").read_text().strip() == "00000005"
     assert not (cut / "summary.json").exists()
     resume(cut)
@@ -109,16 +116,9 @@ def test_resume_refuses_a_classifier_that_changed_since_the_checkpoint(tmp_path)
     shutil.copyfile(weights / "lenet-mnist.safetensors", w)
     cfg = EvolveConfig(generations=12, seed=3, checkpoint_every=5, weights=str(w))
 
-    class Kill(Exception):
-        pass
-
-    def kill_at_8(stats):
-        if stats.generation == 8:
-            raise Kill
-
     cut = tmp_path / "cut"
-    with pytest.raises(Kill):
-        evolve(cfg, cut, callback=kill_at_8)
+    with pytest.raises(Killed):
+        evolve(cfg, cut, callback=kill_at(8))
     # The same path now holds the other LeNet: resuming would score the rest of the run
     # against another network than its first generations.
     shutil.copyfile(weights / "lenet-mnist-b.safetensors", w)
@@ -147,20 +147,13 @@ def test_api_runs_and_resumes_against_a_classifier_object(patches, tmp_path):
 
     cfg = EvolveConfig(generations=6, seed=1, checkpoint_every=2)
 
-    class Kill(Exception):
-        pass
-
-    def kill_at_5(stats):
-        if stats.generation == 5:
-            raise Kill
-
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     summary = evolve(cfg, whole, classifier=patches)
     config = json.loads((whole / "config.json").read_text())
     assert config["evolve"]["model"] == "tiny" and config["classifier"]["num_classes"] == 4
     assert summary["num_classes"] == 4 and len(list((whole / "images").iterdir())) == 4
-    with pytest.raises(Kill):
-        evolve(cfg, cut, classifier=patches, callback=kill_at_5)
+    with pytest.raises(Killed):
+        evolve(cfg, cut, classifier=patches, callback=kill_at(5))
     other = tiny_classifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4)), 4)
     with pytest.raises(RunDirError, match="other weights"):  # same name, other network
         resume(cut, classifier=other)
