@@ -25,7 +25,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,6 +33,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from . import _io
 from .errors import RunDirError
+
+if TYPE_CHECKING:
+    from .models import Classifier
 
 CHAMPION_FILES = {"direct": "champions.safetensors", "cppn": "champions.json"}
 
@@ -236,6 +239,17 @@ def load_checkpoint(run: Path) -> tuple[dict[str, Any], Path]:
     except Exception as e:  # a truncated or corrupt pickle raises many types
         raise RunDirError(f"checkpoint {state_path} is missing or corrupt: {e}") from None
     return state, folder / f"champions_{tag}"
+
+
+def check_same_classifier(run: Path, recorded: str | None, classifier: Classifier) -> None:
+    """Raise ``RunDirError`` where ``classifier`` is not the network whose fingerprint the
+    run recorded (``None``: a run from before fingerprints, not checked)."""
+    if recorded is not None and recorded != classifier.fingerprint():
+        raise RunDirError(
+            f"{run} was run against other weights, mean image or labels than "
+            f"{classifier.spec.name!r} loads now (relative paths in its config.json are read "
+            "from the current directory)"
+        )
 
 
 def remove_tmp_files(run: Path) -> None:

@@ -239,15 +239,7 @@ class Evolution:
             same = False
         if not same:
             raise RunDirError(f"checkpoint in {out} was written by a different config")
-        recorded = state.get("classifier")  # absent from older checkpoints
-        if recorded is not None:
-            self._fingerprint = self.classifier.fingerprint()
-            if recorded != self._fingerprint:
-                raise RunDirError(
-                    f"{out} was run against other weights, mean image or labels than "
-                    f"{self.cfg.model!r} loads now (relative paths in its config.json are "
-                    "read from the current directory)"
-                )
+        rundir.check_same_classifier(out, state.get("classifier"), self.classifier)
         champions = self.encoding.load(champions_path)
         if self.encoding.count(champions) != len(self.targets):
             raise RunDirError(

@@ -619,11 +619,6 @@ def resume_retrain(out: str | Path, *, progress: Progress | None = None) -> dict
             f"{out / 'config.json'} holds no valid retrain config: {first_line(e)}"
         ) from None
     experiment = Retraining(cfg, out, progress)
-    recorded = config.get("classifier_sha256")  # absent from older experiments
-    if recorded is not None and recorded != experiment.dnn1.fingerprint():
-        raise RunDirError(
-            f"{out} was run against other weights, mean image or labels than {cfg.model!r} "
-            "loads now (relative paths in its config.json are read from the current directory)"
-        )
+    rundir.check_same_classifier(out, config.get("classifier_sha256"), experiment.dnn1)
     rundir.remove_tmp_files(out)
     return experiment.run()
