@@ -349,13 +349,6 @@ BAD: dict[str, Bad] = {
     ),
     # -- evolve --resume -------------------------------------------------------------------
     "resume: not a run": Bad(lambda c: ["evolve", "--resume", str(c.tmp), "-q"], "not found"),
-    "resume: run directory not on this machine (torchrun node 1)": Bad(
-        lambda c: (
-            c.monkeypatch.setenv("GROUP_RANK", "1"),
-            under_torchrun(c, ["evolve", "--resume", c.path("run"), "-q"]),
-        )[1],
-        "every machine must see the run directory",
-    ),
     "resume: corrupt config.json": Bad(
         lambda c: resume(c, overwrite("config.json", b"{not json")), "cannot read"
     ),

@@ -1,14 +1,19 @@
-"""torch.distributed: 1 rank and 2 ranks (gloo, CPU) give bit-identical runs."""
+"""torch.distributed: 1 rank and 2 ranks (gloo, CPU) give bit-identical runs; an error on one
+rank or machine stops them all with one line."""
 
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
-from fooling import distributed
+from fooling import create_classifier, distributed
+from fooling.cli import main
 
 TORCHRUN = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which(
     "torchrun"
@@ -105,6 +110,76 @@ def test_an_error_on_one_rank_stops_every_rank_with_one_line(tmp_path):
     # torchrun may stop rank 0 before it has seen the lost peer; never with a traceback
     assert nan in errors and errors <= {nan, peer}, proc.stderr[-3000:]
     assert "RuntimeError" not in proc.stderr and "terminate called" not in proc.stderr
+
+
+def two_machines(tmp_path, args):
+    """``fooling *args`` on two "machines" of one rank each: two torchrun agents on loopback,
+    node 0 working in ``tmp_path/a`` and node 1 in ``tmp_path/b``. Returns their exit codes
+    and the ``fooling: error:`` lines each printed."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    procs = [
+        subprocess.Popen(
+            [
+                TORCHRUN,
+                "--nnodes=2",
+                f"--node_rank={node}",
+                "--nproc_per_node=1",
+                "--master_addr=127.0.0.1",
+                f"--master_port={port}",
+                "-m",
+                "fooling",
+                *args,
+            ],
+            cwd=tmp_path / d,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        for node, d in enumerate("ab")
+    ]
+    try:
+        errs = [p.communicate(timeout=120)[1] for p in procs]  # a hang fails here
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+    lines = [[x for x in e.splitlines() if x.startswith("fooling: error:")] for e in errs]
+    return [p.returncode for p in procs], lines
+
+
+@pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")
+def test_a_machine_that_cannot_see_the_run_stops_every_machine_with_its_error(tmp_path):
+    # Resuming by a relative path that only node 0 has: node 1 cannot read the config, and
+    # node 0, which can, must not wait for it in the process group.
+    (tmp_path / "b").mkdir()
+    assert main(["evolve", "--generations", "2", "--out", str(tmp_path / "a" / "run"), "-q"]) == 0
+    codes, lines = two_machines(tmp_path, ["evolve", "--resume", "run", "-q"])
+    assert codes[0] != 0 and codes[1] != 0
+    host = socket.gethostname()
+    message = "fooling: error: run/config.json not found: is run a run directory?"
+    same_path = "every machine must see the run directory at the same path)"
+    assert lines[1] == [f"{message} ({same_path}"]
+    assert lines[0] == [f"{message} (rank 1 on {host}; {same_path}"]
+
+
+@pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")
+def test_a_weights_file_one_machine_lacks_stops_every_machine_with_its_error(tmp_path):
+    weights = tmp_path / "a" / "w.safetensors"
+    weights.parent.mkdir()
+    (tmp_path / "b").mkdir()
+    state = create_classifier("lenet-mnist").module.state_dict()
+    save_file({k: v.contiguous() for k, v in state.items()}, str(weights))
+    args = ["evolve", "--weights", "w.safetensors", "--generations", "2", "--out", "out", "-q"]
+    codes, lines = two_machines(tmp_path, args)
+    assert codes[0] != 0 and codes[1] != 0
+    assert len(lines[1]) == 1 and "w.safetensors" in lines[1][0]
+    assert lines[0] == [f"{lines[1][0]} (rank 1 on {socket.gethostname()})"]
+    assert not (tmp_path / "a" / "out").exists()  # nothing written
 
 
 def test_shard_single_process_takes_everything_and_bytes_follow_the_formula():

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Callable
 from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
-from .errors import ConfigError, first_line
+from .errors import ConfigError, FoolingError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -45,32 +46,74 @@ def single_process(command: str) -> None:
         )
 
 
-def check_device(device: str | torch.device) -> None:
-    """Raise a one-line ``ConfigError`` where ``device`` cannot hold a tensor here."""
+def check_device(device: str | torch.device) -> torch.device:
+    """This rank's ``device`` (:func:`local_device`); a one-line ``ConfigError`` where it
+    cannot hold a tensor here."""
     try:
-        torch.empty(0, device=device)
+        local = local_device(device)
+        torch.empty(0, device=local)
     except (RuntimeError, AssertionError, ValueError, TypeError) as e:
         raise ConfigError(f"device {str(device)!r} is not usable: {first_line(e)}") from None
+    return local
+
+
+def join() -> None:
+    """Join the process group torchrun describes, once; nothing in one process.
+
+    Gloo carries CPU tensors and, where this torch has it, nccl CUDA tensors. The backend
+    does not depend on the run's device, so the ranks join before any of them reads a
+    config or loads a network, and from then on stop together on a user's error
+    (:func:`together`) instead of waiting for a rank that has already stopped.
+    """
+    if not launched() or dist.is_initialized():
+        return
+    backend = "cpu:gloo"
+    if torch.cuda.is_available() and dist.is_nccl_available():
+        backend += ",cuda:nccl"
+    dist.init_process_group(backend=backend)
+    log.info("rank %d of %d (%s)", rank(), world_size(), backend)
 
 
 def init(device: str | torch.device = "cpu") -> None:
-    """Check ``device``, then join the process group torchrun describes (gloo on CPU, nccl
-    on CUDA); idempotent. Under torchrun, ``cuda`` means each rank's own GPU
-    (``LOCAL_RANK``): an explicit ``cuda:N`` would put every rank on the same GPU."""
-    if launched() and str(device).startswith("cuda:"):
+    """Join the process group (:func:`join`) and check ``device`` on every rank; idempotent.
+    Under torchrun, ``cuda`` means each rank's own GPU (``LOCAL_RANK``): an explicit
+    ``cuda:N`` would put every rank on the same GPU."""
+    if launched() and str(device).startswith("cuda:"):  # the same arguments on every rank
         raise ConfigError(
             f"--device {device} under torchrun: give --device cuda, and each rank takes the GPU "
             "of its LOCAL_RANK (CUDA_VISIBLE_DEVICES chooses which GPUs)"
         )
-    check_device(device)
-    if not launched() or dist.is_initialized():
-        return
-    device = torch.device(device)
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    if device.type == "cuda":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend=backend)
-    log.info("rank %d of %d (%s)", rank(), world_size(), backend)
+    join()
+    local = together(lambda: check_device(device))
+    if launched() and local.type == "cuda":
+        torch.cuda.set_device(local)  # where nccl puts this rank's buffers
+
+
+def together(step: Callable[[], T], *, partial: str = "") -> T:
+    """``step()`` on every rank; a ``FoolingError`` raised on any rank is raised on all.
+
+    A user's error can differ between machines (a file one of them lacks); without this,
+    the ranks that got past it would wait in their next collective for one that stopped.
+    Every rank raises the lowest failing rank's error, naming that rank and its host where
+    it is another, and adding ``partial`` where other ranks succeeded.
+    """
+    if world_size() == 1:
+        return step()
+    result, report = None, None
+    try:
+        result = step()
+    except FoolingError as e:
+        report = (type(e), str(e), socket.gethostname())
+    reports: list[tuple[type[FoolingError], str, str] | None] = [None] * world_size()
+    dist.all_gather_object(reports, report)
+    failed = [(r, rep) for r, rep in enumerate(reports) if rep is not None]
+    if not failed:
+        return result  # type: ignore[return-value]
+    r, (kind, message, host) = failed[0]
+    notes = [f"rank {r} on {host}"] if r != rank() else []
+    if partial and len(failed) < len(reports):
+        notes.append(partial)
+    raise kind(f"{message} ({'; '.join(notes)})" if notes else message)
 
 
 def local_device(device: str | torch.device) -> torch.device:
@@ -91,15 +134,6 @@ def world_size() -> int:
 
 def is_main() -> bool:
     return rank() == 0
-
-
-def broadcast_error(message: str | None) -> str | None:
-    """Rank 0's error message (or None) on every rank, so all ranks stop together."""
-    if world_size() == 1:
-        return message
-    box = [message]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def barrier() -> None:
@@ -184,14 +218,5 @@ def prepare_run_dir(out: str | os.PathLike[str]) -> None:
         RunDirError: ``out`` holds something already or cannot be written.
     """
     from . import rundir
-    from .errors import RunDirError
 
-    error = None
-    if is_main():
-        try:
-            rundir.prepare(out)
-        except RunDirError as e:
-            error = str(e)
-    error = broadcast_error(error)
-    if error is not None:
-        raise RunDirError(error)
+    together(lambda: rundir.prepare(out) if is_main() else None)

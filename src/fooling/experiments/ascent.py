@@ -34,7 +34,7 @@ import torch
 from .. import __version__, _io, distributed, rundir
 from .._stats import median
 from ..errors import ConfigError, UnknownNameError
-from ..models import Classifier, create_classifier
+from ..models import Classifier
 from ..search.gradient import (
     AscentResult,
     AscentStats,
@@ -42,7 +42,7 @@ from ..search.gradient import (
     concat_results,
     result_to,
 )
-from .config import check_seed, check_user_model_options, resolve_classes
+from .config import check_seed, check_user_model_options, load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -246,26 +246,29 @@ class Ascent:
         self.cfg = cfg
         self.search = cfg.search()
         distributed.init(cfg.device)
-        if classifier is None:
-            classifier = create_classifier(
-                cfg.model,
-                weights=cfg.weights,
-                device=distributed.local_device(cfg.device),
-                **cfg.model_options(),
-            )
-        self.classifier: Classifier = classifier
-        self.classifier.probe()  # wrong shape or NaN: one line, before anything is written
-        spec = self.classifier.spec
-        labels = [spec.label(k) for k in range(spec.num_classes)]
-        self.targets = resolve_classes(cfg.classes, labels, spec.name)
-        self.mean = (
+        self.classifier, self.targets = load_classifier(
+            classifier,
+            cfg.model,
+            cfg.classes,
+            weights=cfg.weights,
+            device=distributed.local_device(cfg.device),
+            **cfg.model_options(),
+        )
+        # Image files one machine lacks stop every rank too.
+        self.mean, self.start_image = distributed.together(self._images)
+
+    def _images(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The mean image (``cfg.mean_image`` or the classifier's) and the start image."""
+        cfg = self.cfg
+        mean = (
             self._image(cfg.mean_image, "mean image")
             if cfg.mean_image is not None
             else mean_image(self.classifier)
         )
-        self.start_image = (
-            self._image(cfg.start_image, "start image") if cfg.start_image is not None else None
-        )
+        start = None
+        if cfg.start_image is not None:
+            start = self._image(cfg.start_image, "start image")
+        return mean, start
 
     def _image(self, path: str, what: str) -> torch.Tensor:
         p = Path(path)

@@ -6,7 +6,9 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from .. import distributed
 from ..errors import ConfigError
+from ..models import Classifier, create_classifier
 
 AUTOCAST = ("bf16", "fp16")
 
@@ -218,3 +220,32 @@ def resolve_classes(
     if len(set(out)) != len(out):
         raise ConfigError("classes must not repeat")
     return out
+
+
+def load_classifier(
+    classifier: Classifier | None,
+    model: str,
+    classes: Sequence[int | str] | None,
+    **options: Any,
+) -> tuple[Classifier, list[int]]:
+    """The run's network and its target class indices, on every rank at once.
+
+    Args:
+        classifier: the network, if the caller has one; else
+            ``create_classifier(model, **options)`` builds it.
+        model: the registered name.
+        classes: as :func:`resolve_classes` takes them.
+        options: ``create_classifier``'s keyword arguments.
+
+    The network is probed once, so one that returns the wrong shape or NaN fails with one
+    line before a run writes anything. An error on any rank (a weights file one machine
+    lacks) is raised on every rank (``distributed.together``).
+    """
+
+    def load() -> tuple[Classifier, list[int]]:
+        clf = create_classifier(model, **options) if classifier is None else classifier
+        clf.probe()
+        labels = [clf.spec.label(k) for k in range(clf.spec.num_classes)]
+        return clf, resolve_classes(classes, labels, clf.spec.name)
+
+    return distributed.together(load)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -16,9 +15,9 @@ from .. import __version__, distributed, rundir
 from .._stats import median
 from ..encodings import create_encoding
 from ..errors import ConfigError, RunDirError, UnknownNameError, first_line
-from ..models import Classifier, create_classifier
+from ..models import Classifier
 from ..search import MapElites
-from .config import EvolveConfig, resolve_classes
+from .config import EvolveConfig, load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +51,19 @@ class Evolution:
         self.cfg = cfg
         distributed.init(cfg.device)
         device = distributed.local_device(cfg.device)
-        if classifier is None:
-            classifier = create_classifier(
-                cfg.model,
-                weights=cfg.weights,
-                device=device,
-                batch_size=cfg.eval_batch_size,
-                autocast=cfg.autocast,
-                crop=cfg.crop,
-                **cfg.model_options(),
-            )
-        self.classifier: Classifier = classifier
+        self.classifier, self.targets = load_classifier(
+            classifier,
+            cfg.model,
+            cfg.classes,
+            weights=cfg.weights,
+            device=device,
+            batch_size=cfg.eval_batch_size,
+            autocast=cfg.autocast,
+            crop=cfg.crop,
+            **cfg.model_options(),
+        )
         self._fingerprint: str | None = None  # of the classifier, for checkpoints
-        self.classifier.probe()  # wrong shape or NaN: one line, before anything is written
         spec = self.classifier.spec
-        labels = [spec.label(k) for k in range(spec.num_classes)]
-        self.targets = resolve_classes(cfg.classes, labels, spec.name)
         # Genomes render at their own resolution; the classifier resizes / crops to its input.
         size = cfg.size or spec.image_size
         channels = spec.input_channels
@@ -385,6 +381,19 @@ def evolve(
     return evo.run(Path(out), callback=callback)
 
 
+def _read_config(out: Path, expect: Mapping[str, Any]) -> EvolveConfig:
+    """The evolve config of run ``out``, which must hold every field of ``expect``."""
+    config = rundir.read_json(out / "config.json")
+    if not isinstance(config, dict) or config.get("kind") != "evolve":
+        raise RunDirError(f"{out} does not hold an evolve run")
+    try:
+        cfg = EvolveConfig.from_dict(config["evolve"])
+    except (KeyError, TypeError, ConfigError) as e:
+        raise RunDirError(f"{out / 'config.json'} holds no valid evolve config: {e}") from None
+    check_same_config(cfg, expect)
+    return cfg
+
+
 def resume(
     out: str | Path,
     *,
@@ -407,22 +416,11 @@ def resume(
             differs from its config.
     """
     out = Path(out)
-    try:
-        config = rundir.read_json(out / "config.json")
-    except RunDirError as e:
-        if distributed.launched() and os.environ.get("GROUP_RANK", "0") != "0":
-            raise RunDirError(
-                f"{e} (on this machine; to resume, every machine must see the run directory "
-                "at the same path)"
-            ) from None
-        raise
-    if not isinstance(config, dict) or config.get("kind") != "evolve":
-        raise RunDirError(f"{out} does not hold an evolve run")
-    try:
-        cfg = EvolveConfig.from_dict(config["evolve"])
-    except (KeyError, TypeError, ConfigError) as e:
-        raise RunDirError(f"{out / 'config.json'} holds no valid evolve config: {e}") from None
-    check_same_config(cfg, expect or {})
+    distributed.join()  # before reading: a machine that cannot see ``out`` stops every rank
+    cfg = distributed.together(
+        lambda: _read_config(out, expect or {}),
+        partial="every machine must see the run directory at the same path",
+    )
     if classifier is not None and classifier.spec.name != cfg.model:
         raise RunDirError(
             f"{out} fooled {cfg.model!r}; the classifier given is {classifier.spec.name!r}"
@@ -434,9 +432,10 @@ def resume(
             f"{e} (a network given to evolve() in Python resumes with "
             "fooling.resume(RUN_DIR, classifier=...))"
         ) from None
-    rundir.remove_tmp_files(out)
+    if distributed.is_main():
+        rundir.remove_tmp_files(out)
     if (out / "checkpoint" / "LATEST").exists():
-        evo.restore(out)
+        distributed.together(lambda: evo.restore(out))
     else:  # killed before the first checkpoint: start again from generation 0
         log.info("%s has no checkpoint yet; starting from generation 0", out)
     return evo.run(out, callback=callback, fresh=False)
