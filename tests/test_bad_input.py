@@ -349,6 +349,10 @@ BAD: dict[str, Bad] = {
     ),
     # -- evolve --resume -------------------------------------------------------------------
     "resume: not a run": Bad(lambda c: ["evolve", "--resume", str(c.tmp), "-q"], "not found"),
+    "resume: WORLD_SIZE set, but not the rest of torchrun's environment": Bad(
+        lambda c: under_torchrun(c, ["evolve", "--resume", c.run(), "-q"]),
+        "cannot join the torchrun process group",
+    ),
     "resume: corrupt config.json": Bad(
         lambda c: resume(c, overwrite("config.json", b"{not json")), "cannot read"
     ),

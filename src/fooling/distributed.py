@@ -70,7 +70,10 @@ def join() -> None:
     backend = "cpu:gloo"
     if torch.cuda.is_available() and dist.is_nccl_available():
         backend += ",cuda:nccl"
-    dist.init_process_group(backend=backend)
+    try:
+        dist.init_process_group(backend=backend)
+    except (ValueError, dist.DistError) as e:  # no RANK or MASTER_ADDR; no master to reach
+        raise ConfigError(f"cannot join the torchrun process group: {first_line(e)}") from None
     log.info("rank %d of %d (%s)", rank(), world_size(), backend)
 
 
