@@ -462,12 +462,12 @@ def test_hls_hue_bytes_wrap_past_180():
     assert hls_rgb_bytes([(60, 128, 255)]) == [(1, 255, 1)]
 
 
-def test_hls_matches_opencv_everywhere_if_available():
-    cv2 = pytest.importorskip("cv2")
+def test_hls_matches_opencv_on_all_2_to_the_24_inputs():
+    cv2 = pytest.importorskip("cv2", reason="opencv-python-headless (the test extra) is absent")
     import numpy as np
 
-    v = np.arange(0, 256, 3, dtype=np.uint8)
-    h, l_, s = np.meshgrid(np.arange(256, dtype=np.uint8), v, v, indexing="ij")
+    v = np.arange(256, dtype=np.uint8)
+    h, l_, s = np.meshgrid(v, v, v, indexing="ij")
     hls = np.stack([h, l_, s], -1).reshape(256, -1, 3)
     expected = cv2.cvtColor(hls, cv2.COLOR_HLS2RGB)
     t = torch.from_numpy(hls).permute(2, 0, 1)[None].float()
