@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from fooling import create_classifier, distributed
+from fooling import EvolveConfig, create_classifier, distributed, evolve
 from fooling.cli import main
 
 TORCHRUN = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which(
@@ -49,6 +49,8 @@ ASCENT = [
 
 
 def torchrun(nproc: int, out, args=ARGS, *, ok: bool = True):
+    """``fooling *args --out OUT`` on ``nproc`` ranks of this machine (no ``--out`` where
+    ``out`` is None)."""
     tests = os.path.dirname(__file__)  # conftest's classifiers, as --model conftest:...
     pythonpath = os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=pythonpath)
@@ -59,8 +61,7 @@ def torchrun(nproc: int, out, args=ARGS, *, ok: bool = True):
         "-m",
         "fooling",
         *args,
-        "--out",
-        str(out),
+        *(["--out", str(out)] if out is not None else []),
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     if ok:
@@ -76,6 +77,27 @@ def test_one_and_two_ranks_are_bit_identical(tmp_path):
     for name in ("metrics.csv", "archive.json", "champions.safetensors"):
         assert (one / name).read_bytes() == (two / name).read_bytes(), name
     assert proc.stdout.count("run:") == 1  # only rank 0 reports
+
+
+@pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")
+def test_a_run_killed_in_one_process_resumes_on_two_ranks_to_the_same_run(tmp_path):
+    one, killed = tmp_path / "one", tmp_path / "killed"
+    torchrun(1, one)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_10(stats):
+        if stats.generation == 10:
+            raise Killed
+
+    cfg = EvolveConfig(generations=15, seed=2, eval_batch_size=40, checkpoint_every=4)
+    with pytest.raises(Killed):
+        evolve(cfg, killed, callback=kill_at_10)
+    assert (killed / "checkpoint" / "LATEST").read_text().strip() == "00000008"
+    torchrun(2, None, ["evolve", "--resume", str(killed), "-q"])
+    for name in ("metrics.csv", "archive.json", "champions.safetensors"):
+        assert (one / name).read_bytes() == (killed / name).read_bytes(), name
 
 
 @pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")
