@@ -97,8 +97,8 @@ def together(step: Callable[[], T], *, partial: str = "") -> T:
 
     A user's error can differ between machines (a file one of them lacks); without this,
     the ranks that got past it would wait in their next collective for one that stopped.
-    Every rank raises the lowest failing rank's error, naming that rank and its host where
-    it is another, and adding ``partial`` where other ranks succeeded.
+    A rank that failed raises its own error; every other rank raises the lowest failing
+    rank's, naming that rank and its host. ``partial`` is added where some ranks succeeded.
     """
     if world_size() == 1:
         return step()
@@ -112,7 +112,8 @@ def together(step: Callable[[], T], *, partial: str = "") -> T:
     failed = [(r, rep) for r, rep in enumerate(reports) if rep is not None]
     if not failed:
         return result  # type: ignore[return-value]
-    r, (kind, message, host) = failed[0]
+    # A rank that failed raises its own error; the others, the lowest failing rank's.
+    r, (kind, message, host) = (rank(), report) if report is not None else failed[0]
     notes = [f"rank {r} on {host}"] if r != rank() else []
     if partial and len(failed) < len(reports):
         notes.append(partial)
