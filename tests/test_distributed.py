@@ -190,6 +190,24 @@ def test_a_machine_that_cannot_see_the_run_stops_every_machine_with_its_error(tm
 
 
 @pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")
+def test_machines_that_see_different_checkpoints_refuse_to_resume(tmp_path):
+    # Copies of a run, not one shared directory: node 1's copy has no checkpoint. Each
+    # rank would continue its own search and the shared scores would fit neither.
+    run = tmp_path / "a" / "run"
+    assert main(["evolve", "--generations", "2", "--out", str(run), "-q"]) == 0
+    shutil.copytree(run, tmp_path / "b" / "run", ignore=shutil.ignore_patterns("checkpoint"))
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    codes, lines = two_machines(tmp_path, ["evolve", "--resume", "run", "-q"])
+    assert codes[0] != 0 and codes[1] != 0
+    expected = (
+        "fooling: error: the machines see different checkpoints of run (rank 0: from generation "
+        "3, rank 1: no checkpoint); every machine must see the run directory at the same path"
+    )
+    assert lines == [[expected], [expected]]
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")
 def test_a_weights_file_one_machine_lacks_stops_every_machine_with_its_error(tmp_path):
     weights = tmp_path / "a" / "w.safetensors"
     weights.parent.mkdir()

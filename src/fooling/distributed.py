@@ -120,6 +120,16 @@ def together(step: Callable[[], T], *, partial: str = "") -> T:
     raise kind(f"{message} ({'; '.join(notes)})" if notes else message)
 
 
+def unequal(value: T) -> list[T] | None:
+    """Every rank's ``value``, in rank order, where they are not all equal; else ``None``
+    (always in one process). ``value`` must be picklable."""
+    if world_size() == 1:
+        return None
+    values: list[T] = [value] * world_size()
+    dist.all_gather_object(values, value)
+    return None if all(v == values[0] for v in values) else values
+
+
 def local_device(device: str | torch.device) -> torch.device:
     """``cuda`` becomes this rank's GPU (``LOCAL_RANK``); other devices stay as they are."""
     device = torch.device(device)

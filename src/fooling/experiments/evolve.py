@@ -381,6 +381,9 @@ def evolve(
     return evo.run(Path(out), callback=callback)
 
 
+SAME_PATH = "every machine must see the run directory at the same path"
+
+
 def _read_config(out: Path, expect: Mapping[str, Any]) -> EvolveConfig:
     """The evolve config of run ``out``, which must hold every field of ``expect``."""
     config = rundir.read_json(out / "config.json")
@@ -419,7 +422,7 @@ def resume(
     distributed.join()  # before reading: a machine that cannot see ``out`` stops every rank
     cfg = distributed.together(
         lambda: _read_config(out, expect or {}),
-        partial="every machine must see the run directory at the same path",
+        partial=SAME_PATH,
     )
     if classifier is not None and classifier.spec.name != cfg.model:
         raise RunDirError(
@@ -434,8 +437,21 @@ def resume(
         ) from None
     if distributed.is_main():
         rundir.remove_tmp_files(out)
-    if (out / "checkpoint" / "LATEST").exists():
-        distributed.together(lambda: evo.restore(out))
-    else:  # killed before the first checkpoint: start again from generation 0
+
+    def restore() -> int | None:
+        if not (out / "checkpoint" / "LATEST").exists():
+            return None  # killed before the first checkpoint: start again from generation 0
+        evo.restore(out)
+        return evo.search.generation
+
+    restored = distributed.together(restore, partial=SAME_PATH)
+    seen = distributed.unequal(restored)
+    if seen is not None:  # every rank must continue the same search
+        where = ", ".join(
+            f"rank {r}: {'no checkpoint' if g is None else f'from generation {g}'}"
+            for r, g in enumerate(seen)
+        )
+        raise RunDirError(f"the machines see different checkpoints of {out} ({where}); {SAME_PATH}")
+    if restored is None:
         log.info("%s has no checkpoint yet; starting from generation 0", out)
     return evo.run(out, callback=callback, fresh=False)
