@@ -1,6 +1,7 @@
 """torch.distributed: 1 rank and 2 ranks (gloo, CPU) give bit-identical runs; an error on one
 rank or machine stops them all with one line."""
 
+import json
 import os
 import shutil
 import signal
@@ -205,6 +206,41 @@ def test_machines_that_see_different_checkpoints_refuse_to_resume(tmp_path):
     )
     assert lines == [[expected], [expected]]
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")
+def test_machines_that_see_different_configs_refuse_to_resume(tmp_path):
+    run = tmp_path / "a" / "run"
+    assert main(["evolve", "--generations", "2", "--out", str(run), "-q"]) == 0
+    copy = tmp_path / "b" / "run"
+    shutil.copytree(run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["evolve"]["seed"] = 7
+    (copy / "config.json").write_text(json.dumps(config))
+    codes, lines = two_machines(tmp_path, ["evolve", "--resume", "run", "-q"])
+    assert codes[0] != 0 and codes[1] != 0
+    expected = (
+        "fooling: error: the machines see different configs in run; every machine must see "
+        "the run directory at the same path"
+    )
+    assert lines == [[expected], [expected]]
+
+
+@pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")
+def test_machines_that_load_different_weights_refuse_to_run(tmp_path):
+    for d, name in (("a", "lenet-mnist"), ("b", "lenet-mnist-b")):  # one path, two networks
+        (tmp_path / d).mkdir()
+        state = create_classifier(name).module.state_dict()
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / d / "w.st"))
+    args = ["evolve", "--weights", "w.st", "--generations", "2", "--out", "out", "-q"]
+    codes, lines = two_machines(tmp_path, args)
+    assert codes[0] != 0 and codes[1] != 0
+    expected = (
+        "fooling: error: the ranks loaded different lenet-mnist networks: its weights, "
+        "preprocessing or labels differ between the machines"
+    )
+    assert lines == [[expected], [expected]]
+    assert not (tmp_path / "a" / "out").exists()
 
 
 @pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")

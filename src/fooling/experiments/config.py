@@ -239,7 +239,8 @@ def load_classifier(
 
     The network is probed once, so one that returns the wrong shape or NaN fails with one
     line before a run writes anything. An error on any rank (a weights file one machine
-    lacks) is raised on every rank (``distributed.together``).
+    lacks) is raised on every rank (``distributed.together``), and so is a network that
+    differs between the ranks (another weights file at the same path).
     """
 
     def load() -> tuple[Classifier, list[int]]:
@@ -248,4 +249,10 @@ def load_classifier(
         labels = [clf.spec.label(k) for k in range(clf.spec.num_classes)]
         return clf, resolve_classes(classes, labels, clf.spec.name)
 
-    return distributed.together(load)
+    clf, targets = distributed.together(load)
+    if distributed.world_size() > 1 and distributed.unequal(clf.fingerprint()) is not None:
+        raise ConfigError(
+            f"the ranks loaded different {clf.spec.name} networks: its weights, preprocessing "
+            "or labels differ between the machines"
+        )
+    return clf, targets

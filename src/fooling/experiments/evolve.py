@@ -424,6 +424,8 @@ def resume(
         lambda: _read_config(out, expect or {}),
         partial=SAME_PATH,
     )
+    if distributed.unequal(cfg) is not None:  # copies of the run, edited apart
+        raise RunDirError(f"the machines see different configs in {out}; {SAME_PATH}")
     if classifier is not None and classifier.spec.name != cfg.model:
         raise RunDirError(
             f"{out} fooled {cfg.model!r}; the classifier given is {classifier.spec.name!r}"
