@@ -175,63 +175,73 @@ def two_machines(tmp_path, args):
     return [p.returncode for p in procs], lines
 
 
+def resume_on_two_machines(tmp_path, node_1_copy=None):
+    """A 2-generation run in ``a/run``, resumed as ``run`` by node 0 in ``a/`` and node 1 in
+    ``b/``, where ``node_1_copy(run, b/run)`` makes node 1's copy (default: none). Both must
+    fail; returns their error lines."""
+    run = tmp_path / "a" / "run"
+    assert main(["evolve", "--generations", "2", "--out", str(run), "-q"]) == 0
+    (tmp_path / "b").mkdir()
+    if node_1_copy is not None:
+        node_1_copy(run, tmp_path / "b" / "run")
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    codes, lines = two_machines(tmp_path, ["evolve", "--resume", "run", "-q"])
+    assert codes[0] != 0 and codes[1] != 0
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    return lines
+
+
+def save_weights(model, path):
+    """``model``'s network weights as a safetensors file ``path`` (folders made)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = create_classifier(model).module.state_dict()
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+
+
+SAME_PATH = "every machine must see the run directory at the same path"
+
+
 @pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")
 def test_a_machine_that_cannot_see_the_run_stops_every_machine_with_its_error(tmp_path):
     # Resuming by a relative path that only node 0 has: node 1 cannot read the config, and
     # node 0, which can, must not wait for it in the process group.
-    (tmp_path / "b").mkdir()
-    assert main(["evolve", "--generations", "2", "--out", str(tmp_path / "a" / "run"), "-q"]) == 0
-    codes, lines = two_machines(tmp_path, ["evolve", "--resume", "run", "-q"])
-    assert codes[0] != 0 and codes[1] != 0
-    host = socket.gethostname()
+    lines = resume_on_two_machines(tmp_path)
     message = "fooling: error: run/config.json not found: is run a run directory?"
-    same_path = "every machine must see the run directory at the same path)"
-    assert lines[1] == [f"{message} ({same_path}"]
-    assert lines[0] == [f"{message} (rank 1 on {host}; {same_path}"]
+    assert lines[1] == [f"{message} ({SAME_PATH})"]
+    assert lines[0] == [f"{message} (rank 1 on {socket.gethostname()}; {SAME_PATH})"]
 
 
 @pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")
 def test_machines_that_see_different_checkpoints_refuse_to_resume(tmp_path):
     # Copies of a run, not one shared directory: node 1's copy has no checkpoint. Each
     # rank would continue its own search and the shared scores would fit neither.
-    run = tmp_path / "a" / "run"
-    assert main(["evolve", "--generations", "2", "--out", str(run), "-q"]) == 0
-    shutil.copytree(run, tmp_path / "b" / "run", ignore=shutil.ignore_patterns("checkpoint"))
-    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
-    codes, lines = two_machines(tmp_path, ["evolve", "--resume", "run", "-q"])
-    assert codes[0] != 0 and codes[1] != 0
+    lines = resume_on_two_machines(
+        tmp_path, lambda run, copy: shutil.copytree(run, copy, ignore=lambda d, f: {"checkpoint"})
+    )
     expected = (
         "fooling: error: the machines see different checkpoints of run (rank 0: from generation "
-        "3, rank 1: no checkpoint); every machine must see the run directory at the same path"
+        f"3, rank 1: no checkpoint); {SAME_PATH}"
     )
     assert lines == [[expected], [expected]]
-    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
 
 
 @pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")
 def test_machines_that_see_different_configs_refuse_to_resume(tmp_path):
-    run = tmp_path / "a" / "run"
-    assert main(["evolve", "--generations", "2", "--out", str(run), "-q"]) == 0
-    copy = tmp_path / "b" / "run"
-    shutil.copytree(run, copy)
-    config = json.loads((copy / "config.json").read_text())
-    config["evolve"]["seed"] = 7
-    (copy / "config.json").write_text(json.dumps(config))
-    codes, lines = two_machines(tmp_path, ["evolve", "--resume", "run", "-q"])
-    assert codes[0] != 0 and codes[1] != 0
-    expected = (
-        "fooling: error: the machines see different configs in run; every machine must see "
-        "the run directory at the same path"
-    )
+    def other_seed(run, copy):
+        shutil.copytree(run, copy)
+        config = json.loads((copy / "config.json").read_text())
+        config["evolve"]["seed"] = 7
+        (copy / "config.json").write_text(json.dumps(config))
+
+    lines = resume_on_two_machines(tmp_path, other_seed)
+    expected = f"fooling: error: the machines see different configs in run; {SAME_PATH}"
     assert lines == [[expected], [expected]]
 
 
 @pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")
 def test_machines_that_load_different_weights_refuse_to_run(tmp_path):
-    for d, name in (("a", "lenet-mnist"), ("b", "lenet-mnist-b")):  # one path, two networks
-        (tmp_path / d).mkdir()
-        state = create_classifier(name).module.state_dict()
-        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / d / "w.st"))
+    save_weights("lenet-mnist", tmp_path / "a" / "w.st")  # one path, two networks
+    save_weights("lenet-mnist-b", tmp_path / "b" / "w.st")
     args = ["evolve", "--weights", "w.st", "--generations", "2", "--out", "out", "-q"]
     codes, lines = two_machines(tmp_path, args)
     assert codes[0] != 0 and codes[1] != 0
@@ -245,11 +255,8 @@ def test_machines_that_load_different_weights_refuse_to_run(tmp_path):
 
 @pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")
 def test_a_weights_file_one_machine_lacks_stops_every_machine_with_its_error(tmp_path):
-    weights = tmp_path / "a" / "w.safetensors"
-    weights.parent.mkdir()
+    save_weights("lenet-mnist", tmp_path / "a" / "w.safetensors")
     (tmp_path / "b").mkdir()
-    state = create_classifier("lenet-mnist").module.state_dict()
-    save_file({k: v.contiguous() for k, v in state.items()}, str(weights))
     args = ["evolve", "--weights", "w.safetensors", "--generations", "2", "--out", "out", "-q"]
     codes, lines = two_machines(tmp_path, args)
     assert codes[0] != 0 and codes[1] != 0
