@@ -77,10 +77,10 @@ def join() -> None:
     log.info("rank %d of %d (%s)", rank(), world_size(), backend)
 
 
-def init(device: str | torch.device = "cpu") -> None:
+def init(device: str | torch.device = "cpu") -> torch.device:
     """Join the process group (:func:`join`) and check ``device`` on every rank; idempotent.
-    Under torchrun, ``cuda`` means each rank's own GPU (``LOCAL_RANK``): an explicit
-    ``cuda:N`` would put every rank on the same GPU."""
+    Returns this rank's device: under torchrun, ``cuda`` means each rank's own GPU
+    (``LOCAL_RANK``); an explicit ``cuda:N`` would put every rank on the same GPU."""
     if launched() and str(device).startswith("cuda:"):  # the same arguments on every rank
         raise ConfigError(
             f"--device {device} under torchrun: give --device cuda, and each rank takes the GPU "
@@ -90,6 +90,7 @@ def init(device: str | torch.device = "cpu") -> None:
     local = together(lambda: check_device(device))
     if launched() and local.type == "cuda":
         torch.cuda.set_device(local)  # where nccl puts this rank's buffers
+    return local
 
 
 def together(step: Callable[[], T], *, partial: str = "") -> T:

@@ -245,13 +245,13 @@ class Ascent:
     def __init__(self, cfg: AscentConfig, classifier: Classifier | None = None):
         self.cfg = cfg
         self.search = cfg.search()
-        distributed.init(cfg.device)
+        device = distributed.init(cfg.device)  # this rank's
         self.classifier, self.targets = load_classifier(
             classifier,
             cfg.model,
             cfg.classes,
             weights=cfg.weights,
-            device=distributed.local_device(cfg.device),
+            device=device,
             **cfg.model_options(),
         )
         # Image files one machine lacks stop every rank too.

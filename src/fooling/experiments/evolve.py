@@ -49,8 +49,7 @@ class Evolution:
         given through the Python API; or one loaded once for many short runs, as retraining
         does)."""
         self.cfg = cfg
-        distributed.init(cfg.device)
-        device = distributed.local_device(cfg.device)
+        device = distributed.init(cfg.device)  # this rank's
         self.classifier, self.targets = load_classifier(
             classifier,
             cfg.model,
