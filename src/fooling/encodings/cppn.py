@@ -225,9 +225,10 @@ class _Uniforms:
 
 @functools.lru_cache(maxsize=16)
 def _input_grid(
-    size: int, inputs: str, dtype: torch.dtype, device: torch.device | str = "cpu"
+    size: int, inputs: str, dtype: torch.dtype, device: torch.device | str = "cpu", lanes: int = 1
 ) -> torch.Tensor:
-    """The 4 CPPN inputs at every pixel: ``(4, size * size)``, pixels row-major.
+    """The 4 CPPN inputs at every pixel: ``(4, size * size)``, pixels row-major, then zero
+    columns up to a multiple of ``lanes``. Cached: callers only read it.
 
     ``x`` is the column, ``y`` the row. ``inputs="normalized"`` maps both to [-1, 1]
     (``-1 + 2 x / (S - 1)``; 0 when S = 1); ``"raw"`` keeps the pixel indices 0..S-1 as the
@@ -243,7 +244,7 @@ def _input_grid(
     else:
         x, y = xn, yn
     grid = torch.stack([x, y, d, torch.ones_like(d)]).reshape(N_INPUTS, size * size)
-    return grid.to(dtype)
+    return nn.functional.pad(grid, (0, -(-size * size // lanes) * lanes - size * size)).to(dtype)
 
 
 def _activate_(act: int, x: torch.Tensor) -> torch.Tensor:
@@ -762,9 +763,8 @@ class CPPNEncoding:
             return torch.empty((0, o, size, size), dtype=out_dtype, device=self.device)
         p = size * size
         lanes = _lanes(self.device)
-        padded = -(-p // lanes) * lanes
-        grid = _input_grid(size, self.inputs, dtype, self.device)
-        grid = nn.functional.pad(grid, (0, padded - p))
+        grid = _input_grid(size, self.inputs, dtype, self.device, lanes)
+        padded = grid.shape[1]
         out = torch.empty((len(genomes), o, p), dtype=out_dtype, device=self.device)
         for lo, hi in self._groups(genomes, padded):
             plan = _plan(genomes[lo:hi], dtype, self.device)
