@@ -134,3 +134,16 @@ def test_running_out_of_memory_is_one_line_and_exit_2(error, monkeypatch, capsys
     monkeypatch.setattr(fooling.cli, "_evolve", lambda args: 1 / 0)
     with pytest.raises(ZeroDivisionError):  # a bug stays a traceback
         main(["evolve"])
+
+
+def test_progress_bar_redraws_at_most_every_tenth_of_a_second_and_ends_on_the_last_state(
+    tmp_path, capsys
+):
+    # 100 direct generations of LeNet take well under a second; one redraw per generation
+    # would flood a log file with 100 bars.
+    assert main(["evolve", "--generations", "100", "--out", str(tmp_path / "run")]) == 0
+    captured = capsys.readouterr()
+    bars = [b for b in captured.err.replace("\n", "\r").split("\r") if "gen/s" in b or "gen]" in b]
+    assert 1 <= len(bars) < 50
+    final = captured.out.split("≥99.99%: ")[1].split()[0]  # "k/10" from the summary line
+    assert "101/101" in bars[-1] and f"≥99.99%: {final}" in bars[-1]
