@@ -326,35 +326,42 @@ def _out_of_memory(err: BaseException) -> bool:
     )
 
 
-class _Progress:
-    """A tqdm bar over generations, opened at the first report (so errors come first)."""
+class _Bar:
+    """A tqdm bar opened at its first report (so errors come first). It redraws at most
+    every 0.1 s, since a fast MNIST run reports 60 times a second and one line a report
+    floods a log file; ``close`` draws the last state."""
 
-    def __init__(self, quiet: bool):
+    def __init__(self, quiet: bool, unit: str):
         self.quiet = quiet
+        self.unit = unit
         self.bar: Any = None  # a tqdm bar
 
-    def __call__(self, s: GenerationStats) -> None:
+    def show(self, done: int, total: int, postfix: str, start: int = 0) -> None:
+        """``done`` of ``total`` finished; ``start`` were done before this process (resume)."""
         if self.bar is None:
             from tqdm import tqdm
 
             self.bar = tqdm(
-                total=s.generations + 1,
-                initial=s.generation,
-                unit="gen",
-                disable=self.quiet,
+                total=total, initial=start, unit=self.unit, disable=self.quiet,
                 dynamic_ncols=True,
-            )
-        self.bar.set_postfix_str(
-            f"≥99.99%: {s.counts[-1]}/{s.num_classes}  median {100 * s.median:.4f}%",
-            refresh=False,
-        )
-        # update() redraws at most every 0.1 s (a fast MNIST run ends 60 generations a
-        # second); close() draws the last state.
-        self.bar.update(s.generation + 1 - self.bar.n)
+            )  # fmt: skip
+        self.bar.set_postfix_str(postfix, refresh=False)
+        self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class _Progress(_Bar):
+    """Evolution's bar: generations, classes >= 99.99 % and the median."""
+
+    def __init__(self, quiet: bool):
+        super().__init__(quiet, "gen")
+
+    def __call__(self, s: GenerationStats) -> None:
+        postfix = f"≥99.99%: {s.counts[-1]}/{s.num_classes}  median {100 * s.median:.4f}%"
+        self.show(s.generation + 1, s.generations + 1, postfix, start=s.generation)
 
 
 def _evolve(args: argparse.Namespace) -> int:
@@ -453,18 +460,14 @@ def _default_out(cfg: EvolveConfig) -> Path:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from .experiments.train import train_lenet_checkpoint
 
     if args.iterations <= 0:
         raise ConfigError(f"iterations must be positive, got {args.iterations}")
-    bar = tqdm(total=args.iterations, unit="it", disable=args.quiet, dynamic_ncols=True)
+    bar = _Bar(args.quiet, "it")
 
     def progress(it: int, loss: float) -> None:
-        bar.n = it
-        bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
-        bar.refresh()
+        bar.show(it, args.iterations, f"loss {loss:.4f}")
 
     try:
         meta = train_lenet_checkpoint(
@@ -724,8 +727,6 @@ def _add_ascent_parser(sub: Subparsers) -> None:
 
 
 def _ascent(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from .experiments.ascent import AscentConfig, ascent
 
     overrides = {
@@ -756,25 +757,20 @@ def _ascent(args: argparse.Namespace) -> int:
         out = _new_path(
             Path("runs") / f"{cfg.model.replace(':', '-')}-ascent-{cfg.preset}-s{cfg.seed}"
         )
-    bar = None
+    bar = _Bar(args.quiet, "step")
 
     def progress(s: AscentStats) -> None:
-        nonlocal bar
-        if bar is None:  # opened at the first step, so errors come first
-            bar = tqdm(total=s.steps, unit="step", disable=args.quiet, dynamic_ncols=True)
-        bar.n = s.step + 1
-        bar.set_postfix_str(
+        bar.show(
+            s.step + 1,
+            s.steps,
             f"≥99.99%: {s.counts[-1]}/{s.num_classes}  median {100 * s.median:.4f}%  "
             f"active {s.active}",
-            refresh=False,
         )
-        bar.refresh()
 
     try:
         summary = ascent(cfg, out, callback=progress)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     from . import distributed
 
     if not distributed.is_main():  # under torchrun only rank 0 reports
