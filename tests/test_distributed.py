@@ -81,6 +81,21 @@ def test_one_and_two_ranks_are_bit_identical(tmp_path):
 
 
 @pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")
+def test_cppn_one_and_two_ranks_are_bit_identical(tmp_path):
+    # Each rank renders its own chunks of offspring: a genome must render to the same bits
+    # in whichever rank's batch it lands.
+    one, two = tmp_path / "one", tmp_path / "two"
+    args = [*ARGS, "--encoding", "cppn", "--generations", "10"]
+    torchrun(1, one, args)
+    torchrun(2, two, args)
+    for name in ("metrics.csv", "archive.json", "champions.json"):
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    assert sorted(p.name for p in (one / "images").iterdir()) == sorted(
+        p.name for p in (two / "images").iterdir()
+    )
+
+
+@pytest.mark.skipif(TORCHRUN is None, reason="torchrun not found beside the interpreter")
 def test_a_run_killed_in_one_process_resumes_on_two_ranks_to_the_same_run(tmp_path):
     one, killed = tmp_path / "one", tmp_path / "killed"
     torchrun(1, one)

@@ -60,3 +60,27 @@ def test_resume_twice_in_a_row_is_harmless(reference, tmp_path):
     subprocess.run(fooling("evolve", "--out", str(out), *ARGS), check=True)
     subprocess.run(fooling("evolve", "--resume", str(out), "-q"), check=True)
     compare(reference, out)
+
+
+def test_a_cppn_run_stopped_mid_run_resumes_to_the_same_run(tmp_path):
+    # The CPPN's own state: genomes saved as JSON (weights must round-trip exactly) and its
+    # random draws, taken in blocks, restarted from the checkpointed generator.
+    from fooling import EvolveConfig, evolve
+    from fooling.experiments.evolve import resume
+
+    class Stopped(Exception):
+        pass
+
+    def stop_at_13(stats):
+        if stats.generation == 13:
+            raise Stopped
+
+    cfg = EvolveConfig(encoding="cppn", generations=20, seed=3, checkpoint_every=5)
+    evolve(cfg, tmp_path / "whole")
+    with pytest.raises(Stopped):
+        evolve(cfg, tmp_path / "stopped", callback=stop_at_13)
+    assert (tmp_path / "stopped" / "checkpoint" / "LATEST").read_text().strip() == "00000010"
+    resume(tmp_path / "stopped")
+    for name in ("metrics.csv", "archive.json", "champions.json"):
+        whole = (tmp_path / "whole" / name).read_bytes()
+        assert whole == (tmp_path / "stopped" / name).read_bytes(), name
