@@ -329,7 +329,7 @@ def _out_of_memory(err: BaseException) -> bool:
 class _Bar:
     """A tqdm bar opened at its first report (so errors come first). It redraws at most
     every 0.1 s, since a fast MNIST run reports 60 times a second and one line a report
-    floods a log file; ``close`` draws the last state."""
+    floods a log file. It closes, drawing the last state, at the last step or at ``close``."""
 
     def __init__(self, quiet: bool, unit: str):
         self.quiet = quiet
@@ -347,6 +347,8 @@ class _Bar:
             )  # fmt: skip
         self.bar.set_postfix_str(postfix, refresh=False)
         self.bar.update(done - self.bar.n)
+        if done >= total:  # the time after the last step (writing, testing) is not its
+            self.bar.close()
 
     def close(self) -> None:
         if self.bar is not None:
