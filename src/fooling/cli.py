@@ -347,7 +347,7 @@ class _Bar:
             )  # fmt: skip
         self.bar.set_postfix_str(postfix, refresh=False)
         self.bar.update(done - self.bar.n)
-        if done >= total:  # the time after the last step (writing, testing) is not its
+        if done >= total:  # what follows (writing files, testing) is not part of its time
             self.bar.close()
 
     def close(self) -> None:
