@@ -90,3 +90,18 @@ def test_bad_colour_and_dtype():
         DirectEncoding(channels=3, colour="lab")
     with pytest.raises(ConfigError, match="dtype"):
         DirectEncoding(dtype="float16")
+
+
+def test_uint8_sbx_next_to_level_255_stays_between_the_parents():
+    # Level 255 decoded as the centre of a level (1.002) lay above SBX's bounds: the
+    # spread factor went below 1 and gave NaN children, stored as level 0.
+    enc = DirectEncoding(channels=3, size=8, dtype="uint8", crossover=True,
+                         crossover_rate=1.0, mutation_rate=0.0)  # fmt: skip
+    lo = torch.full((1, 3, 8, 8), 250, dtype=torch.uint8)
+    hi = torch.full((1, 3, 8, 8), 255, dtype=torch.uint8)
+    kids = enc.vary(torch.cat([lo, hi] * 16), gen(7))
+    assert int(kids.min()) >= 240  # old code: half the genes were 0
+    assert (kids != 250).any() and (kids != 255).any()  # crossed, not copied
+    for level in (0, 128, 254, 255):  # a gene's level survives the trip through floats
+        g = torch.full((1, 1, 1, 1), level, dtype=torch.uint8)
+        assert int(enc._from_genes(enc._to_genes(g))) == level

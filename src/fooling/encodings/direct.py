@@ -132,8 +132,9 @@ class DirectEncoding:
         return self.dtype == "uint8"
 
     def _to_genes(self, g: torch.Tensor) -> torch.Tensor:
-        """Stored genes -> float genes in [0, 1] (uint8: the centre of the level)."""
-        return g.float().add_(0.5).div_(255.0) if self._bytes else g
+        """Stored genes -> float genes in [0, 1] (uint8: the centre of the level; level 255,
+        which only the gene 1.0 has, is 1.0: above the bounds, SBX would give NaN)."""
+        return g.float().add_(0.5).div_(255.0).clamp_(max=1.0) if self._bytes else g
 
     def _from_genes(self, g: torch.Tensor) -> torch.Tensor:
         """Float genes in [0, 1] -> stored genes (uint8: the level ``trunc(255 g)``). ``g`` is
