@@ -72,11 +72,13 @@ def test_no_crossover_and_zero_rate_copy_parents():
     assert torch.equal(enc.vary(p, gen(9)), p)
 
 
-def test_rate_halves_every_n_generations_when_asked():
-    assert DirectEncoding(halve_every=1000).rate(999) == 0.1
-    assert DirectEncoding(halve_every=1000).rate(2500) == 0.025
-    assert DirectEncoding().rate(5000) == 0.1
-    assert "constant" in DirectEncoding().settings()["mutation_schedule"]
+def test_rate_halves_every_1000_generations_unless_asked_to_stay_constant():
+    assert DirectEncoding().rate(999) == 0.1  # the paper's schedule by default
+    assert DirectEncoding().rate(1000) == 0.05
+    assert DirectEncoding().rate(2500) == 0.025
+    assert DirectEncoding(halve_every=10).rate(25) == 0.025
+    assert DirectEncoding(halve_every=0).rate(5000) == 0.1  # the released code
+    assert "constant" in DirectEncoding(halve_every=0).settings()["mutation_schedule"]
 
 
 def test_same_seed_same_offspring():

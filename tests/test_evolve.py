@@ -34,7 +34,7 @@ def test_run_directory_holds_every_file(run):
     config = json.loads((out / "config.json").read_text())
     assert config["classifier"]["labels"] == [str(k) for k in range(10)]
     assert config["encoding"]["crossover"] == "none"
-    assert config["encoding"]["mutation_schedule"].startswith("constant")
+    assert config["encoding"]["mutation_schedule"] == "halve every 1000 generations (paper)"
     assert summary["evaluations"] == 200 + 12 * 200
     assert json.loads((out / "summary.json").read_text())["median"] == summary["median"]
 
@@ -178,7 +178,13 @@ def test_other_seed_differs(run, tmp_path):
 
 
 def test_config_json_says_which_variant_ran(tmp_path):
-    evolve(EvolveConfig(generations=1, crossover=True, halve_every=1000), tmp_path / "v")
-    enc = json.loads((tmp_path / "v" / "config.json").read_text())["encoding"]
-    assert enc["crossover"] == "sbx" and enc["crossover_rate"] == 0.5 and enc["eta_c"] == 10.0
+    # The defaults are the paper's text: mutation alone, the rate halved every 1000.
+    evolve(EvolveConfig(generations=1), tmp_path / "paper")
+    enc = json.loads((tmp_path / "paper" / "config.json").read_text())["encoding"]
+    assert enc["crossover"] == "none" and enc["halve_every"] == 1000
     assert enc["mutation_schedule"] == "halve every 1000 generations (paper)"
+    # The released code: SBX, and a constant rate.
+    evolve(EvolveConfig(generations=1, crossover=True, halve_every=0), tmp_path / "code")
+    enc = json.loads((tmp_path / "code" / "config.json").read_text())["encoding"]
+    assert enc["crossover"] == "sbx" and enc["crossover_rate"] == 0.5 and enc["eta_c"] == 10.0
+    assert enc["mutation_schedule"] == "constant (released code)"

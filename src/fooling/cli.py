@@ -175,8 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--halve-every",
         type=int,
-        default=0,
-        help="halve the mutation rate every N generations (paper: 1000; 0 = constant)",
+        default=1000,
+        help="halve the mutation rate every N generations (default: 1000, the paper's "
+        "schedule; 0: constant, as the released code)",
     )
     c = e.add_argument_group("CPPN encoding")
     c.add_argument("--cppn-inputs", default="normalized", choices=["normalized", "raw"],
@@ -575,7 +576,7 @@ _RETRAIN_OVERRIDES = (  # (flag, type, help): None unless given, so the preset's
     ("--batch-size", int, "offspring per generation"),
     ("--init-size", int, "initial random genomes per run"),
     ("--encoding", str, "cppn (the paper) or direct"),
-    ("--cppn-inputs", str, "normalized or raw"),
+    ("--cppn-inputs", str, "raw (the paper's pixel indices) or normalized"),
     ("--probe-images", int, "fresh random CPPN images scored by each network"),
     ("--train-iterations", int, "solver iterations, training a LeNet from scratch"),
     ("--finetune-steps", int, "SGD steps, fine-tuning another network"),

@@ -47,7 +47,7 @@ class DirectEncoding:
         crossover_rate: probability that a pair is crossed (0.5).
         eta_c: SBX distribution index (10).
         halve_every: if > 0, the mutation rate halves every ``halve_every`` generations (the
-            paper's text: 1000); 0 keeps it constant (the released code).
+            paper's text: 1000, the default); 0 keeps it constant (the released code).
     """
 
     name = "direct"
@@ -63,7 +63,7 @@ class DirectEncoding:
         crossover: bool = False,
         crossover_rate: float = 0.5,
         eta_c: float = 10.0,
-        halve_every: int = 0,
+        halve_every: int = 1000,
         colour: str = "rgb",
         dtype: str = "float32",
     ):

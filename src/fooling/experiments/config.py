@@ -35,8 +35,9 @@ class EvolveConfig:
         size: rendered image side (``None``: the classifier's preferred image size, e.g. 256
             for the ImageNet networks; the classifier resizes and crops to its input).
         mutation_rate, eta_m, crossover, crossover_rate, eta_c, halve_every: direct encoding.
-            ``crossover`` is off by default: the paper describes mutation alone, and on MNIST
-            the released code's SBX slows the search (README, "Variants").
+            The defaults are the paper's text: mutation alone (``crossover`` off; on MNIST the
+            released code's SBX slowed the search, README) with the rate halved every 1000
+            generations (``halve_every=0``: constant, as the released code).
         cppn_inputs: CPPN encoding.
         colour: 3-channel colour decoding: ``"hls"`` (released code), ``"hsv"``, or, for the
             direct encoding, ``"rgb"``.
@@ -68,7 +69,7 @@ class EvolveConfig:
     crossover: bool = False
     crossover_rate: float = 0.5
     eta_c: float = 10.0
-    halve_every: int = 0
+    halve_every: int = 1000
     cppn_inputs: str = "normalized"
     colour: str = "hls"
     genome_dtype: str | None = None
