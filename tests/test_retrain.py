@@ -11,12 +11,12 @@ import time
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from conftest import shared_path
 from fooling import create_classifier
 from fooling.errors import ConfigError
-from fooling.experiments.retrain import RetrainConfig, retrain
+from fooling.experiments.retrain import RetrainConfig, Retraining, retrain
 from fooling.models.lenet import LeNet
 from fooling.models.weights import resize_head
 from fooling.models.zoo import save_checkpoint
@@ -192,7 +192,9 @@ def test_imagenet_fine_tuning_small_configuration(tmp_path):
     summary = retrain(cfg, tmp_path / "out")
     r1, r2 = summary["rounds"]
     assert r1["num_classes"] == 1000 and r2["num_classes"] == 1001
-    assert r2["accuracy_on"].startswith("real images") and 0.0 <= r2["clean_accuracy"] <= 1.0
+    for r in (r1, r2):  # DNN_1 on the same photos: the baseline the fine-tuned DNN_2 is read by
+        assert r["accuracy_on"].startswith("real images") and "not held out" in r["accuracy_on"]
+        assert 0.0 <= r["clean_accuracy"] <= 1.0
     assert r2["previous_fooling_images"] == 4
     assert 0.0 <= r2["share_previous_fooling_in_fooling_class"] <= 1.0
     meta = json.loads((tmp_path / "out" / "config.json").read_text())
@@ -204,3 +206,24 @@ def test_imagenet_fine_tuning_small_configuration(tmp_path):
     # fine-tuning moved the network: DNN_2's 1000 real-class rows differ from DNN_1's
     dnn1 = create_classifier("efficientnet-lite0")
     assert not torch.equal(dnn2.module._fc.weight[:1000], dnn1.module._fc.weight)
+
+
+def test_a_round_takes_half_its_images_from_first_generations_and_half_from_last(tmp_path):
+    # 6 images from runs of 2 classes x (first, last): 2 runs give 8, and the second run's
+    # first and last halves are cut alike (3 + 3), not its last half dropped (4 + 2).
+    cfg = RetrainConfig(classes=(3, 7), first_images=6, generations=1, batch_size=4,
+                        init_size=4)  # fmt: skip
+    job = Retraining(cfg, tmp_path)
+    runs = job.round_dir(1) / "runs"
+    runs.mkdir(parents=True)
+    for r in range(2):  # finished runs are read back, not run again
+        t = {}
+        for key, level in (("first", 10), ("last", 200)):
+            t[key] = torch.full((2, 1, 28, 28), level + r, dtype=torch.uint8)
+            t[f"{key}_confidence"] = torch.tensor([0.5, 0.6])
+        save_file(t, str(runs / f"run_{r:04d}.safetensors"))
+    job.evolve(1)
+    out = load_file(str(job.round_dir(1) / "fooling.safetensors"))
+    levels = out["images"][:, 0, 0, 0].tolist()
+    assert levels == [10, 10, 200, 200, 11, 201]  # old code: [10, 10, 200, 200, 11, 11]
+    assert out["classes"].tolist() == [3, 7, 3, 7, 3, 3]

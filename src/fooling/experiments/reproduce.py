@@ -87,6 +87,10 @@ class ReproduceConfig:
 Progress = Callable[[str], None]
 
 
+# The paper's CPPNs took the released code's raw pixel indices as inputs (PAPER.md §3, §9).
+_PAPER_CPPN: dict[str, dict[str, Any]] = {"cppn": {"cppn_inputs": "raw"}}
+
+
 class Reproduction:
     """Runs one experiment into ``out`` and compares it with the paper."""
 
@@ -142,11 +146,15 @@ class Reproduction:
         rows = getattr(self, name)()
         return rows
 
-    def _mnist(self, encoding: str, **extra: Any) -> list[Path]:
+    def _mnist(self, encoding: str) -> list[Path]:
         gens = self.cfg.generations or (200 if self.cfg.quick else 1000)
         return [
             self.evolve(
-                f"lenet-mnist-{encoding}-s{s}", encoding=encoding, generations=gens, seed=s, **extra
+                f"lenet-mnist-{encoding}-s{s}",
+                encoding=encoding,
+                generations=gens,
+                seed=s,
+                **_PAPER_CPPN.get(encoding, {}),
             )  # fmt: skip
             for s in self.seeds(5, 10)
         ]
@@ -155,8 +163,7 @@ class Reproduction:
         return self._evolution_rows(self._mnist("direct"), "mnist-direct", at=200)
 
     def mnist_cppn(self) -> list[dict[str, Any]]:
-        # the released code's raw pixel-index inputs (PAPER.md §3), as the paper ran it
-        return self._evolution_rows(self._mnist("cppn", cppn_inputs="raw"), "mnist-cppn", at=200)
+        return self._evolution_rows(self._mnist("cppn"), "mnist-cppn", at=200)
 
     def _imagenet(self, encoding: str) -> list[Path]:
         cfg = self.cfg
@@ -166,9 +173,9 @@ class Reproduction:
             if encoding == "direct"
             else {"generations": 5000, "batch_size": 400, "init_size": 400}
         )
-        settings = quick if cfg.quick else full
+        settings = {**(quick if cfg.quick else full), **_PAPER_CPPN.get(encoding, {})}
         if cfg.generations:
-            settings = {**settings, "generations": cfg.generations}
+            settings["generations"] = cfg.generations
         if cfg.imagenet_model == "caffenet":
             settings["crop"] = "ten"  # the paper's 10-crop confidence
         return [
@@ -275,7 +282,7 @@ class Reproduction:
                 encoding=enc,
                 generations=gens,
                 seed=s,
-                **({"cppn_inputs": "raw"} if enc == "cppn" else {}),
+                **_PAPER_CPPN.get(enc, {}),
             )  # fmt: skip
             for enc in ("direct", "cppn")
             for s in self.seeds(5, 5)
@@ -340,7 +347,11 @@ class Reproduction:
             "alexnet": "torchvision AlexNet (substitute for CaffeNet)",
             "lenet-mnist": "our LeNet (the paper's architecture and solver, our training)",
         }
-        paper_model = "CaffeNet" if "imagenet" in experiment else "Caffe LeNet"
+        # The paper's gradient ascent ran on CaffeNet only, its transfer test on both.
+        paper_model = {"transfer": "Caffe LeNet and CaffeNet"}.get(
+            experiment,
+            "CaffeNet" if "imagenet" in experiment or "ascent" in experiment else "Caffe LeNet",
+        )
         used = substitute.get(model, model)
         rows = []
         for entry, value in zip(PAPER[experiment], ours):

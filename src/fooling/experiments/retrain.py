@@ -59,7 +59,8 @@ class RetrainConfig:
         generations: generations of each MAP-Elites run.
         batch_size, init_size: MAP-Elites offspring per generation and initial batch.
         encoding: ``"cppn"`` (the paper) or ``"direct"``.
-        cppn_inputs: CPPN x/y inputs, ``"normalized"`` or ``"raw"``.
+        cppn_inputs: CPPN x/y inputs, ``"raw"`` (the released code's pixel indices, as the
+            paper ran it) or ``"normalized"``.
         classes: the target classes (``None``: every class of DNN_1).
         probe_images: fresh random CPPN images scored by each DNN_i.
         train: ``"scratch"`` (LeNet, the Caffe solver) or ``"finetune"``.
@@ -82,7 +83,7 @@ class RetrainConfig:
     batch_size: int = 200
     init_size: int = 200
     encoding: str = "cppn"
-    cppn_inputs: str = "normalized"
+    cppn_inputs: str = "raw"
     classes: tuple[int, ...] | None = None
     probe_images: int = 1000
     train: str = "scratch"
@@ -150,6 +151,8 @@ class RetrainConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper: 300 runs x 20 images in round 1, +1000 a round, 15 rounds (PAPER.md §6).
+    # DNN_15 trains on rounds 1-14: 6000 + 13 x 1000 = 19,000 fooling images, 24 % of its
+    # data. PAPER.md's 25 % (6000 + 14 x 1000) counts a round DNN_15 was not trained on.
     "mnist": {},
     # This CPU in about a quarter of an hour: 3 rounds, 50 + 25 + 25 runs, half the solver.
     "mnist-quick": {
@@ -211,8 +214,8 @@ class Retraining:
         self.targets = list(cfg.classes) if cfg.classes is not None else list(range(self.n))
         if any(not 0 <= k < self.n for k in self.targets):
             raise ConfigError(f"classes out of range for {cfg.model} ({self.n})")
-        if cfg.train == "finetune" and cfg.rounds > 1:
-            assert cfg.real_images is not None  # RetrainConfig requires it here
+        self.real: tuple[torch.Tensor, torch.Tensor] | None = None
+        if cfg.train == "finetune" and cfg.real_images is not None:  # required for 2+ rounds
             self.real = _real_images(Path(cfg.real_images), self.dnn1.spec.labels)
 
     # -- helpers -----------------------------------------------------------------------------
@@ -321,6 +324,7 @@ class Retraining:
             clf.spec, num_classes=self.n + 1, labels=(*clf.spec.labels, "fooling")
         )
         clf.to(self.device)
+        assert self.real is not None  # RetrainConfig requires real images to fine-tune
         real_x, real_y = self.real
         size = real_x.shape[-1]
         fool_x = fooling.float() / 255.0
@@ -357,9 +361,9 @@ class Retraining:
             x, y = mnist_tensors("test", self.cfg.data)
             x = x * (256.0 / 255.0)  # back to [0, 1] images; the wrapper divides by 256
             what = "MNIST test set"
-        elif i > 1:
+        elif self.real is not None:  # DNN_1 too, the baseline of every later round
             x, y = self.real
-            what = f"real images ({self.cfg.real_images})"
+            what = f"real images ({self.cfg.real_images}): the fine-tuning set, not held out"
         else:
             x = y = None
             what = None
@@ -431,16 +435,22 @@ class Retraining:
                 "last_confidence": last_conf,
             }
             _io.write_safetensors(path, tensors)  # a kill leaves no half file to skip later
-        picked, picked_conf, confs = [], [], []
+        picked, picked_conf, classes, confs = [], [], [], []
+        # Half from the first generation, half from the last (PAPER.md §6), run by run;
+        # where the runs give more than wanted, the last run's two halves are cut alike.
+        left = {"first": (wanted + 1) // 2, "last": wanted // 2}
         for r in range(n_runs):
             t = load_file(str(runs / f"run_{r:04d}.safetensors"))
-            # Half from the first generation, half from the last, run by run (PAPER.md §6).
-            picked += [t["first"], t["last"]]
-            picked_conf += [t["first_confidence"], t["last_confidence"]]
+            for key in ("first", "last"):
+                take = min(len(t[key]), left[key])
+                left[key] -= take
+                picked.append(t[key][:take])
+                picked_conf.append(t[f"{key}_confidence"][:take])
+                classes += self.targets[:take]
             confs.append(t["last_confidence"])
-        images = torch.cat(picked)[:wanted]
-        image_conf = torch.cat(picked_conf)[:wanted]
-        labels = torch.tensor(self.targets * 2 * n_runs)[:wanted]
+        images = torch.cat(picked)
+        image_conf = torch.cat(picked_conf)
+        labels = torch.tensor(classes)
         _io.write_safetensors(
             folder / "fooling.safetensors",
             {"images": images.contiguous(), "classes": labels, "confidence": image_conf},
