@@ -208,11 +208,11 @@ def test_imagenet_fine_tuning_small_configuration(tmp_path):
     assert not torch.equal(dnn2.module._fc.weight[:1000], dnn1.module._fc.weight)
 
 
-def test_a_round_takes_half_its_images_from_first_generations_and_half_from_last(tmp_path):
+def test_a_round_takes_half_its_images_from_first_generations_and_half_from_last(tmp_path, mnist):
     # 6 images from runs of 2 classes x (first, last): 2 runs give 8, and the second run's
     # first and last halves are cut alike (3 + 3), not its last half dropped (4 + 2).
     cfg = RetrainConfig(classes=(3, 7), first_images=6, generations=1, batch_size=4,
-                        init_size=4)  # fmt: skip
+                        init_size=4, data=mnist)  # fmt: skip
     job = Retraining(cfg, tmp_path)
     runs = job.round_dir(1) / "runs"
     runs.mkdir(parents=True)

@@ -33,7 +33,7 @@ from safetensors.torch import load_file
 
 from .. import __version__, _io, distributed, rundir
 from .._stats import median
-from ..encodings import create_encoding
+from ..encodings import ENCODINGS, create_encoding
 from ..errors import ConfigError, DataError, RunDirError, first_line
 from ..models import Classifier, create_classifier
 from ..models.weights import resize_head
@@ -126,6 +126,14 @@ class RetrainConfig:
             raise ConfigError(f"finetune_lr must be positive, got {self.finetune_lr}")
         if self.classes is not None and not self.classes:
             raise ConfigError("classes must not be empty")
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            raise ConfigError("classes must not repeat")
+        if self.encoding not in ENCODINGS:
+            raise ConfigError(f"unknown encoding {self.encoding!r}; known: {', '.join(ENCODINGS)}")
+        if self.cppn_inputs not in ("normalized", "raw"):
+            raise ConfigError(
+                f"cppn_inputs must be 'normalized' or 'raw', got {self.cppn_inputs!r}"
+            )
 
     @classmethod
     def from_preset(cls, preset: str = "mnist", **overrides: Any) -> RetrainConfig:
@@ -214,6 +222,11 @@ class Retraining:
         self.targets = list(cfg.classes) if cfg.classes is not None else list(range(self.n))
         if any(not 0 <= k < self.n for k in self.targets):
             raise ConfigError(f"classes out of range for {cfg.model} ({self.n})")
+        self._mnist: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        if cfg.train == "scratch":  # read (or download) MNIST now: no run folder on an error
+            from ..data.mnist import load_mnist
+
+            self._mnist = {s: load_mnist(s, root=cfg.data) for s in ("train", "test")}
         self.real: tuple[torch.Tensor, torch.Tensor] | None = None
         if cfg.train == "finetune" and cfg.real_images is not None:  # required for 2+ rounds
             self.real = _real_images(Path(cfg.real_images), self.dnn1.spec.labels)
@@ -226,6 +239,13 @@ class Retraining:
             weights=str(weights) if weights is not None else None,
             device=self.device,
         )
+
+    def mnist(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """An MNIST split as LeNet is trained on it: ``(N, 1, 28, 28)`` pixel/256, labels."""
+        from .train import lenet_input
+
+        images, labels = self._mnist[split]
+        return lenet_input(images), labels
 
     def round_dir(self, i: int) -> Path:
         return self.out / f"round_{i:02d}"
@@ -293,9 +313,8 @@ class Retraining:
         model: torch.nn.Module
         if self.cfg.train == "scratch":
             from ..models.lenet import SolverConfig, train_lenet
-            from .train import mnist_tensors
 
-            x, y = mnist_tensors("train", self.cfg.data)
+            x, y = self.mnist("train")
             x = torch.cat([x, fooling.float() / 256.0])  # LeNet sees pixel/256
             y = torch.cat([y, torch.full((fooling.shape[0],), self.n, dtype=y.dtype)])
             solver = SolverConfig(iterations=self.cfg.train_iterations)
@@ -356,9 +375,7 @@ class Retraining:
         x: torch.Tensor | None
         y: torch.Tensor | None
         if self.cfg.train == "scratch":
-            from .train import mnist_tensors
-
-            x, y = mnist_tensors("test", self.cfg.data)
+            x, y = self.mnist("test")
             x = x * (256.0 / 255.0)  # back to [0, 1] images; the wrapper divides by 256
             what = "MNIST test set"
         elif self.real is not None:  # DNN_1 too, the baseline of every later round

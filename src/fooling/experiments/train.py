@@ -21,7 +21,13 @@ from ..models.zoo import save_checkpoint
 def mnist_tensors(split: str, root: str | Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST as LeNet sees it: ``(N, 1, 28, 28)`` float32 pixel/256, labels ``(N,)``."""
     images, labels = load_mnist(split, root=root)
-    return images.unsqueeze(1).float() / 256.0, labels
+    return lenet_input(images), labels
+
+
+def lenet_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 MNIST images ``(N, 28, 28)`` as LeNet is trained on them: ``(N, 1, 28, 28)``
+    float32 pixel/256 (the Caffe scale)."""
+    return images.unsqueeze(1).float() / 256.0
 
 
 def train_lenet_checkpoint(
