@@ -184,6 +184,7 @@ def half(data: bytes) -> bytes:
 
 
 GARBAGE = b"\x00\x01garbage" * 10
+NOT_UTF8 = b"\xff\xfe{}"  # bytes no UTF-8 text has
 
 
 def _three_champions(data: bytes) -> bytes:
@@ -239,6 +240,10 @@ def _first_edge_source(value: float) -> Callable[[Any], None]:
         doc["genomes"][0]["edges"][0][0] = value
 
     return edit
+
+
+def transfer(c: Case, run: str) -> list[str]:
+    return ["transfer", run, "--models", "lenet-mnist", "--out", c.path("t")]
 
 
 def train(c: Case, *args: str) -> list[str]:
@@ -306,6 +311,18 @@ BAD: dict[str, Bad] = {
         lambda c: evolve(c, "--model", "conftest:float64_classifier", "--input-size", "28"),
         "float64 parameters",
     ),
+    "evolve: labels file that is not UTF-8": Bad(
+        lambda c: evolve(
+            c,
+            "--model",
+            "conftest:eight_pixel_classifier",
+            "--input-size",
+            "8",
+            "--labels",
+            c.file("labels.txt", NOT_UTF8),
+        ),
+        "not UTF-8",
+    ),  # fmt: skip
     "evolve: classifier returns a tuple": Bad(
         lambda c: evolve(c, "--model", "conftest:tuple_classifier", "--input-size", "28"),
         "returns tuple, not (N, K)",
@@ -340,6 +357,9 @@ BAD: dict[str, Bad] = {
     "evolve: unwritable out": Bad(
         lambda c: ["evolve", "--out", c.plain_file_parent("run"), "-q"], "cannot write"
     ),
+    "evolve: out path that is not UTF-8": Bad(  # runs record their folder as text
+        lambda c: ["evolve", "--out", c.path("bad\udcffname"), "-q"], "is not valid UTF-8"
+    ),
     "evolve: out holds other files": Bad(
         lambda c: ["evolve", "--out", str(Path(c.file("full/notes.txt", b"x")).parent), "-q"],
         "already holds other files",
@@ -352,6 +372,12 @@ BAD: dict[str, Bad] = {
     "resume: WORLD_SIZE set, but not the rest of torchrun's environment": Bad(
         lambda c: under_torchrun(c, ["evolve", "--resume", c.run(), "-q"]),
         "cannot join the torchrun process group",
+    ),
+    "resume: config.json that is not UTF-8": Bad(
+        lambda c: resume(c, overwrite("config.json", NOT_UTF8)), "cannot read"
+    ),
+    "resume: checkpoint/LATEST that is not UTF-8": Bad(
+        lambda c: resume(c, overwrite("checkpoint/LATEST", NOT_UTF8)), "is corrupt"
     ),
     "resume: corrupt config.json": Bad(
         lambda c: resume(c, overwrite("config.json", b"{not json")), "cannot read"
@@ -548,12 +574,39 @@ BAD: dict[str, Bad] = {
         ],  # fmt: skip
         "3-channel",
     ),
+    "transfer: archive.json without its classes": Bad(
+        lambda c: transfer(c, c.run(overwrite("archive.json", b"{}"))), "missing key 'classes'"
+    ),
+    "transfer: archive entry without its image": Bad(
+        lambda c: transfer(
+            c, c.run(edit_json("archive.json", lambda d: d["classes"][0].pop("image")))
+        ),
+        "missing key 'image'",
+    ),
+    "transfer: config.json that is a list": Bad(
+        lambda c: transfer(c, c.run(overwrite("config.json", b"[1]"))), "holds no champions"
+    ),
     "transfer: not a run": Bad(
         lambda c: ["transfer", c.path(""), "--models", "lenet-mnist", "--out", c.path("t")],
         "not found",
     ),
     "retrain: unknown preset": Bad(lambda c: ["retrain", "--preset", "cifar"], "invalid choice"),
     "retrain: zero rounds": Bad(lambda c: ["retrain", "--rounds", "0", "-q"], "rounds"),
+    # Refused before the experiment folder exists: a half-made one could not be resumed.
+    "retrain: unknown encoding": Bad(
+        lambda c: ["retrain", "--encoding", "pixels", "--out", c.path("r"), "-q"],
+        "unknown encoding",
+    ),
+    "retrain: bad CPPN inputs": Bad(
+        lambda c: ["retrain", "--cppn-inputs", "polar", "--out", c.path("r"), "-q"], "cppn_inputs"
+    ),
+    "retrain: repeated classes": Bad(
+        lambda c: ["retrain", "--classes", "0,0", "--out", c.path("r"), "-q"], "must not repeat"
+    ),
+    "retrain: no MNIST and no mirror": Bad(
+        lambda c: ["retrain", "--data", c.path("mnist"), "--out", c.path("r"), "-q"],
+        "every mirror failed",
+    ),
     "retrain: fine-tune without photos": Bad(
         lambda c: ["retrain", "--preset", "imagenet-quick", "-q"], "real images"
     ),
@@ -596,6 +649,25 @@ BAD: dict[str, Bad] = {
     "reproduce: into another run": Bad(
         lambda c: ["reproduce", "mnist-direct", "--quick", "--out", str(c.finished_run), "-q"],
         "something else",
+    ),
+    "reproduce: out is a file": Bad(
+        lambda c: ["reproduce", "mnist-direct", "--quick", "--out", c.file("p", b"x"), "-q"],
+        "not a directory",
+    ),
+    "reproduce: reproduce.json that is a list": Bad(
+        lambda c: [
+            "reproduce",
+            "mnist-direct",
+            "--quick",
+            "-q",
+            "--out",
+            str(Path(c.file("p/reproduce.json", b"[1]")).parent),
+        ],
+        "other settings",
+    ),  # fmt: skip
+    "report: metrics.csv that is not UTF-8": Bad(
+        lambda c: ["report", c.run(overwrite("metrics.csv", NOT_UTF8)), "--out", c.path("r.html")],
+        "cannot read",
     ),
     "report: not a run": Bad(lambda c: ["report", c.path(""), "--out", c.path("r.html")], "no run"),
 }

@@ -51,6 +51,10 @@ def prepare(path: str | os.PathLike[str]) -> Path:
         RunDirError: it already holds something (never overwritten) or cannot be written.
     """
     path = Path(path)
+    try:  # runs name their folders in JSON and CSV text, and are read back by name
+        os.fsdecode(path.absolute()).encode("utf-8")
+    except UnicodeEncodeError:
+        raise RunDirError(f"output path {ascii(str(path))} is not valid UTF-8") from None
     if path.exists() and not path.is_dir():
         raise RunDirError(f"output path {path} exists and is not a directory")
     if path.is_dir() and any(path.iterdir()):
@@ -74,7 +78,7 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise RunDirError(f"{path} not found: is {path.parent} a run directory?") from None
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: bad JSON, or bytes that are not UTF-8
         raise RunDirError(f"cannot read {path}: {e}") from None
 
 
@@ -199,7 +203,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
     try:
         with open(path, newline="") as f:
             return list(csv.DictReader(f))
-    except OSError as e:
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise RunDirError(f"cannot read {path}: {e}") from None
 
 
@@ -233,6 +237,8 @@ def load_checkpoint(run: Path) -> tuple[dict[str, Any], Path]:
         tag = (folder / "LATEST").read_text().strip()
     except OSError:
         raise RunDirError(f"{run} has no checkpoint to resume from") from None
+    except UnicodeDecodeError:
+        raise RunDirError(f"checkpoint {folder / 'LATEST'} is corrupt") from None
     state_path = folder / f"state_{tag}.pt"
     try:
         state = torch.load(state_path, map_location="cpu", weights_only=False)

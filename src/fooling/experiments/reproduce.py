@@ -394,11 +394,13 @@ def reproduce(
     distributed.single_process("reproduce")
     out = Path(out) if out is not None else default_out(cfg)
     marker = out / "reproduce.json"
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output path {out} exists and is not a directory")
     if out.exists() and any(out.iterdir()) and not marker.exists():
         raise ConfigError(f"{out} holds something else than a reproduction; choose another --out")
     if marker.exists():
         before = rundir.read_json(marker)
-        if before.get("config") != dataclasses.asdict(cfg):
+        if not isinstance(before, dict) or before.get("config") != dataclasses.asdict(cfg):
             raise ConfigError(
                 f"{out} holds a reproduction with other settings; choose another --out"
             )

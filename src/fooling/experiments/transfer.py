@@ -41,9 +41,18 @@ def model_title(name: str, weights: str | None) -> str:
 
 def _champions(run: Path) -> tuple[dict[str, Any], list[dict[str, Any]], torch.Tensor]:
     config = rundir.read_json(run / "config.json")
-    if config.get("kind") not in ("evolve", "ascent"):
-        raise RunDirError(f"{run} holds no champions (kind {config.get('kind')!r})")
-    classes = rundir.read_json(run / "archive.json")["classes"]
+    kind = config.get("kind") if isinstance(config, dict) else None
+    if kind not in ("evolve", "ascent"):
+        raise RunDirError(f"{run} holds no champions (kind {kind!r})")
+    archive = rundir.read_json(run / "archive.json")
+    try:
+        classes: list[dict[str, Any]] = [
+            {"class": int(e["class"]), "label": str(e["label"]), "image": str(e["image"])}
+            for e in archive["classes"]
+        ]
+    except (KeyError, TypeError, ValueError) as e:
+        what = f"missing key {e}" if isinstance(e, KeyError) else str(e)
+        raise RunDirError(f"{run}/archive.json is malformed ({what})") from None
     if not classes:
         raise RunDirError(f"{run} has no champions")
     images = []

@@ -25,6 +25,8 @@ def read_labels(path: str | Path) -> tuple[str, ...]:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise DataError(f"cannot read labels {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"labels {path} is not UTF-8 text: {e}") from None
     if path.suffix.lower() == ".json":
         try:
             labels = json.loads(text)
