@@ -3,6 +3,7 @@ the registry's contract, on tiny modules with hand-computed references."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -226,3 +227,15 @@ def test_lenet_pools_to_the_same_logits_with_and_without_autograd():
     assert torch.equal(out.detach(), reference)
     out[:, 3].sum().backward()
     assert xg.grad is not None and float(xg.grad.abs().sum()) > 0
+
+
+def test_a_16_bit_grey_mean_image_is_scaled_to_8_bits_not_clipped(tmp_path):
+    from PIL import Image
+
+    from fooling.models.weights import read_mean_image
+
+    ramp = np.linspace(0, 65535, 28 * 28).round().astype(np.uint16).reshape(28, 28)
+    Image.fromarray(ramp).save(tmp_path / "mean16.png")  # mode I;16
+    mean = read_mean_image(tmp_path / "mean16.png")
+    assert mean.shape == (1, 28, 28)
+    assert np.array_equal(mean[0], np.round(ramp / 257.0))  # old code: 99.5 % of it was 255

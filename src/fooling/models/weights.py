@@ -166,11 +166,11 @@ def read_mean_image(path: str | Path, channel_order: str = "RGB") -> np.ndarray:
         return arr
     from PIL import Image
 
+    from ..rundir import eight_bit
+
     try:
         with Image.open(path) as im:
-            arr = np.asarray(
-                im.convert("L") if im.mode in ("L", "I", "I;16") else im.convert("RGB")
-            )
+            arr = np.asarray(eight_bit(im))  # 16-bit grey scaled, not clipped at 255
     except OSError as e:
         raise DataError(f"cannot read mean image {path}: {e}") from None
     arr = arr.astype(np.float32)
