@@ -289,6 +289,9 @@ BAD: dict[str, Bad] = {
     "evolve: unknown class name": Bad(lambda c: evolve(c, "--classes", "zebra"), "no class named"),
     "evolve: non-integer seed": Bad(lambda c: evolve(c, "--seed", "x"), "invalid int"),
     "evolve: option the model lacks": Bad(lambda c: evolve(c, "--input-size", "64"), "no option"),
+    "evolve: --scramble for a model that is not a LeNet": Bad(
+        lambda c: evolve(c, "--model", "efficientnet-lite0", "--scramble"), "no option scramble"
+    ),
     "evolve: mean image of the wrong size": Bad(
         lambda c: evolve(c, "--mean-image", c.png("mean.png", (5, 5))), "smaller than the input"
     ),

@@ -51,6 +51,41 @@ def test_released_query_preprocessing_subtracts_the_mnist_mean(mnist_test, monke
     assert acc.float().mean() > 0.95  # the mismatch costs a few points (PAPER.md §1.1)
 
 
+def _as_released_caffe_read_it(images: torch.Tensor) -> torch.Tensor:
+    """The grey-image bug of PAPER.md §1.1, pixel by pixel: channel 0 of a 3-byte read at
+    (h, w) is byte 28 h + 3 w of the 28x28 image; past its end (heap memory), 0 here."""
+    flat = images.flatten(1)
+    seen = torch.zeros_like(flat)
+    for h in range(28):
+        for w in range(28):
+            if 28 * h + 3 * w < 28 * 28:
+                seen[:, 28 * h + w] = flat[:, 28 * h + 3 * w]
+    return seen.view_as(images)
+
+
+def test_scrambled_lenet_sees_the_image_as_the_released_code_fed_it(tmp_path):
+    plain = create_classifier("lenet-mnist")
+    scrambled = create_classifier("lenet-mnist", scramble=True)
+    x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(scrambled.probs(x), plain.probs(_as_released_caffe_read_it(x)))
+    # A vertical bar stays a vertical bar, in another column; a horizontal bar becomes three
+    # short segments (PAPER.md §1.1).
+    bars = torch.zeros(2, 1, 28, 28)
+    bars[0, 0, :, 6] = 1.0
+    bars[1, 0, 10, :] = 1.0
+    seen = _as_released_caffe_read_it(bars)
+    assert seen[0, 0, :, 2].eq(1).all() and int(seen[0].sum()) == 28
+    assert [int(seen[1, 0, h].sum()) for h in (8, 9, 10)] == [9, 9, 10]
+    assert plain.fingerprint() != scrambled.fingerprint()  # a resume tells them apart
+    # A mean image is subtracted after the scramble, at the positions the network sees.
+    mean = np.random.default_rng(1).uniform(0, 100, (1, 28, 28)).astype(np.float32)
+    np.save(tmp_path / "mean.npy", mean)
+    with_mean = create_classifier("lenet-mnist", scramble=True, mean_image=tmp_path / "mean.npy")
+    seen = _as_released_caffe_read_it(x) * (255 / 256) - torch.from_numpy(mean) / 256
+    expected = torch.softmax(plain.module(seen), 1)
+    assert torch.allclose(with_mean.probs(x), expected, atol=1e-6)
+
+
 def caffenet_layers(net: CaffeNet) -> list:
     out = []
     for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"):

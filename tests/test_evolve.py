@@ -73,6 +73,24 @@ def test_png_rescoring_matches_recorded_confidences(run):
         assert e["image"].startswith(f"images/{e['class']}_{e['label']}_")
 
 
+def test_a_scrambled_run_records_it_and_its_pngs_rescore_through_the_same_scramble(tmp_path):
+    # The released code's grey-image bug as an ablation (PAPER.md §1.1): the network sees a
+    # scrambled image, the PNGs hold the genome's own image, as the original saved them.
+    out = tmp_path / "scrambled"
+    evolve(EvolveConfig(generations=3, scramble=True), out)
+    config = json.loads((out / "config.json").read_text())
+    assert config["evolve"]["scramble"] is True
+    archive = json.loads((out / "archive.json").read_text())
+    images = torch.stack([read_png(out / e["image"]) for e in archive["classes"]])
+    ks = torch.tensor([e["class"] for e in archive["classes"]])
+    recorded = torch.tensor([e["confidence"] for e in archive["classes"]], dtype=torch.float64)
+    rows = torch.arange(len(ks))
+    scrambled = create_classifier("lenet-mnist", scramble=True).probs(images)[rows, ks]
+    plain = create_classifier("lenet-mnist").probs(images)[rows, ks]
+    assert torch.allclose(scrambled.double(), recorded, atol=1e-6)
+    assert not torch.allclose(plain.double(), recorded, atol=1e-3)
+
+
 class Killed(Exception):
     """Stands for a kill in the middle of a run."""
 

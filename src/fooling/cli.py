@@ -151,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="LeNet: the released code's query preprocessing (mean image subtracted)",
     )
+    m.add_argument(
+        "--scramble",
+        action="store_true",
+        help="LeNet: feed it the image as the released code's grey-image bug did "
+        "(read as 3-channel bytes; PAPER.md §1.1), an ablation",
+    )
     _add_user_model_options(m)
     d = e.add_argument_group("direct encoding")
     d.add_argument("--mutation-rate", type=float, default=0.1,
@@ -405,6 +411,7 @@ def _evolve(args: argparse.Namespace) -> int:
             crop=args.crop,
             mean_image=args.mean_image,
             subtract_mean=args.subtract_mean,
+            scramble=args.scramble,
             input_size=args.input_size,
             mean=args.mean,
             std=args.std,

@@ -49,6 +49,8 @@ class EvolveConfig:
         mean_image: a mean-image file for the classifier (``caffenet``; LeNet with
             ``subtract_mean``).
         subtract_mean: LeNet: the released code's query preprocessing, mean image subtracted.
+        scramble: LeNet: the image as the released code's grey-image bug fed the network
+            (PAPER.md §1.1, ``fooling.models.zoo.Scrambled``), an ablation.
         input_size, mean, std, labels: preprocessing of a ``module.path:factory`` model.
     """
 
@@ -77,6 +79,7 @@ class EvolveConfig:
     crop: str | None = None
     mean_image: str | None = None
     subtract_mean: bool = False
+    scramble: bool = False
     input_size: int | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
@@ -127,6 +130,8 @@ class EvolveConfig:
         }
         if self.subtract_mean:
             options["subtract_mean"] = True
+        if self.scramble:
+            options["scramble"] = True
         return {k: v for k, v in options.items() if v is not None}
 
     def to_dict(self) -> dict[str, Any]:

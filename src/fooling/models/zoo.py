@@ -1,8 +1,8 @@
 """Registered classifiers. Adding one = a factory here + one row in the registry test.
 
 A factory takes ``weights`` (a file replacing the default weights, or ``None``) and its own
-keyword options (``mean_image``, ``subtract_mean``); ``create_classifier`` rejects options a
-factory does not take.
+keyword options (``mean_image``, ``subtract_mean``, ``scramble``); ``create_classifier``
+rejects options a factory does not take.
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, safe_open
+from torch import nn
 
 from .. import _io
-from ..errors import DataError, first_line
+from ..errors import ConfigError, DataError, first_line
 from . import alexnet as _alexnet
 from . import caffenet as _caffenet
 from . import efficientnet as _efficientnet
 from . import hub
 from .caffe import load_caffe_weights, read_caffemodel
-from .classifier import Classifier, ClassifierSpec
+from .classifier import Classifier, ClassifierSpec, _centre
 from .lenet import LeNet
 from .registry import register_model
 from .weights import class_labels, head, load_weights_file, read_mean_image, uninitialized
@@ -79,18 +80,45 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
+class Scrambled(torch.nn.Module):
+    """A LeNet fed what the released code's Caffe layer fed it (PAPER.md §1.1): the grey
+    28x28 image read as 3-channel bytes, channel 0 kept, so the network sees
+    ``seen[h, w] = flat[28 h + 3 w]`` of the row-major image. The 27 positions whose byte lies
+    past the image (rows 26 and 27) read heap memory in the original; here they read 0. A mean
+    image, if any, is subtracted after the scramble, at the seen positions, as Caffe did."""
+
+    index: torch.Tensor
+    mean: torch.Tensor | None
+
+    def __init__(self, net: torch.nn.Module, mean: torch.Tensor | None = None):
+        super().__init__()
+        self.net = net
+        h, w = torch.meshgrid(torch.arange(28), torch.arange(28), indexing="ij")
+        index = (28 * h + 3 * w).flatten()
+        # Buffers in the state dict, so the classifier's fingerprint covers them.
+        self.register_buffer("index", index.clamp(max=28 * 28))
+        self.register_buffer("mean", mean)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = nn.functional.pad(x.flatten(1), (0, 1))  # one 0 byte for every read past the end
+        seen = flat[:, self.index].view(-1, 1, 28, 28)
+        return self.net(seen - self.mean if self.mean is not None else seen)
+
+
 def load_lenet(
     path: Path,
     name: str,
     *,
     subtract_mean: bool = False,
     mean_image: str | Path | None = None,
+    scramble: bool = False,
 ) -> Classifier:
     """A LeNet from a safetensors checkpoint or a Caffe ``.caffemodel`` (the paper's own
     ``lenet_iter_10000.caffemodel``), with the training preprocessing (pixel/256) or, with
     ``subtract_mean``, the released code's query preprocessing ``(pixel - mean) / 256``
     (PAPER.md §1.1). The mean image is ``mean_image`` (``.binaryproto`` such as the released
-    ``mnist_mean.binaryproto``, ``.npy`` or PNG, 0-255), else the MNIST training-set mean."""
+    ``mnist_mean.binaryproto``, ``.npy`` or PNG, 0-255), else the MNIST training-set mean.
+    ``scramble``: the image as the released code's grey-image bug fed it (:class:`Scrambled`)."""
     if path.suffix == ".caffemodel":
         model = LeNet(10)
         load_caffe_weights(model, read_caffemodel(path), str(path))
@@ -107,8 +135,10 @@ def load_lenet(
             raise DataError(f"{path} does not hold LeNet weights: {first_line(e)}") from None
     if mean_image is not None and not subtract_mean:
         subtract_mean = True  # a mean image given is a mean image to subtract
+    notes = f"weights: {path.name}" + ("; grey image scrambled as released" if scramble else "")
     if not subtract_mean:
-        return Classifier(model, lenet_spec(name, labels, notes=f"weights: {path.name}"))
+        net = Scrambled(model) if scramble else model
+        return Classifier(net, lenet_spec(name, labels, notes=notes))
     if mean_image is not None:
         mean = torch.from_numpy(read_mean_image(mean_image, "RGB"))
         source = f"{Path(mean_image).name} (pixel/256)"
@@ -118,9 +148,12 @@ def load_lenet(
         images, _ = load_mnist("train")
         mean = images.double().mean(0, keepdim=True).float()
         source = "MNIST training-set mean (pixel/256)"
-    spec = lenet_spec(
-        name, labels, mean_image=source, notes=f"weights: {path.name}; query as released"
-    )
+    spec = lenet_spec(name, labels, mean_image=source, notes=f"{notes}; query as released")
+    if scramble:  # the mean goes after the scramble, at the positions the network sees
+        mean = _centre(mean.float(), 28, name)
+        if mean.shape[0] != 1:
+            raise ConfigError(f"{name}: mean image has {mean.shape[0]} channels, expected 1")
+        return Classifier(Scrambled(model, mean.unsqueeze(0) / 256.0), spec)
     return Classifier(model, spec, mean_image=mean / 256.0)
 
 
@@ -130,6 +163,7 @@ def lenet_mnist(
     weights: Path | None = None,
     subtract_mean: bool = False,
     mean_image: str | Path | None = None,
+    scramble: bool = False,
 ) -> Classifier:
     """The paper's MNIST LeNet (DNN A), trained by ``fooling train lenet --seed 0``; with
     ``weights=".../lenet_iter_10000.caffemodel"``, the paper's own network."""
@@ -138,6 +172,7 @@ def lenet_mnist(
         "lenet-mnist",
         subtract_mean=subtract_mean,
         mean_image=mean_image,
+        scramble=scramble,
     )
 
 
@@ -147,6 +182,7 @@ def lenet_mnist_b(
     weights: Path | None = None,
     subtract_mean: bool = False,
     mean_image: str | Path | None = None,
+    scramble: bool = False,
 ) -> Classifier:
     """A second LeNet (DNN B, another seed) for transfer experiments."""
     return load_lenet(
@@ -154,6 +190,7 @@ def lenet_mnist_b(
         "lenet-mnist-b",
         subtract_mean=subtract_mean,
         mean_image=mean_image,
+        scramble=scramble,
     )
 
 
