@@ -644,6 +644,11 @@ BAD: dict[str, Bad] = {
     "train: under torchrun": Bad(
         lambda c: under_torchrun(c, train(c, "--out", c.path("l.safetensors"))), "one process"
     ),
+    "report: under torchrun": Bad(
+        lambda c: under_torchrun(c, ["report", str(c.finished_run), "--out", c.path("r.html")]),
+        "one process",
+    ),
+    "list: under torchrun": Bad(lambda c: under_torchrun(c, ["list"]), "one process"),
     "reproduce: under torchrun": Bad(
         lambda c: under_torchrun(c, ["reproduce", "mnist-direct", "--quick", "--out", c.path("p")]),
         "one process",

@@ -494,8 +494,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from . import distributed
     from .encodings import ENCODINGS
     from .models import list_models
+
+    distributed.single_process("list")
 
     print("models:    " + ", ".join(list_models()) + ", module.path:factory")
     print("encodings: " + ", ".join(ENCODINGS))
@@ -810,7 +813,10 @@ def _ascent(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from . import distributed
     from .report import read_comparison, write_report
+
+    distributed.single_process("report")  # every rank would write the same page
 
     comparison = read_comparison(args.comparison) if args.comparison is not None else None
     out = write_report(args.runs, args.out, title=args.title, comparison=comparison)
