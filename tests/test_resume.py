@@ -31,23 +31,34 @@ def compare(a, b):
     )
 
 
+def start(out):
+    """Start a run; return the process once its run directory exists."""
+    proc = subprocess.Popen(fooling("evolve", "--out", str(out), *ARGS))
+    deadline = time.time() + 60
+    while not (out / "config.json").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    return proc
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
+    """The uninterrupted run, and how long it ran once its directory existed."""
     out = tmp_path_factory.mktemp("ref") / "run"
-    subprocess.run(fooling("evolve", "--out", str(out), *ARGS), check=True)
-    return out
+    proc = start(out)
+    t0 = time.time()
+    assert proc.wait() == 0
+    return out, time.time() - t0
 
 
 @pytest.mark.parametrize("trial", range(3))
 def test_sigkill_at_a_random_moment_then_resume(reference, tmp_path, trial):
+    reference, seconds = reference
     out = tmp_path / "run"
     rng = random.Random(1000 + trial)
-    proc = subprocess.Popen(fooling("evolve", "--out", str(out), *ARGS))
-    # wait until the run directory exists, then kill somewhere inside the run
-    deadline = time.time() + 60
-    while not (out / "config.json").exists() and time.time() < deadline:
-        time.sleep(0.01)
-    time.sleep(rng.uniform(0.0, 1.5))
+    proc = start(out)
+    # Somewhere inside the run, as a share of the reference run's time, so that a fast
+    # machine does not finish the run before the kill.
+    time.sleep(rng.uniform(0.0, 0.8) * seconds)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "summary.json").exists()  # killed mid-run
@@ -56,6 +67,7 @@ def test_sigkill_at_a_random_moment_then_resume(reference, tmp_path, trial):
 
 
 def test_resume_twice_in_a_row_is_harmless(reference, tmp_path):
+    reference, _ = reference
     out = tmp_path / "run"
     subprocess.run(fooling("evolve", "--out", str(out), *ARGS), check=True)
     subprocess.run(fooling("evolve", "--resume", str(out), "-q"), check=True)
