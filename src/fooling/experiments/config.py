@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import distributed
+from ..encodings import ENCODINGS
 from ..errors import ConfigError
 from ..models import Classifier, create_classifier
 
@@ -102,6 +103,8 @@ class EvolveConfig:
                 raise ConfigError("classes must not be empty")
             if len(set(self.classes)) != len(self.classes):
                 raise ConfigError("classes must not repeat")
+        if self.encoding not in ENCODINGS:
+            raise ConfigError(f"unknown encoding {self.encoding!r}; known: {', '.join(ENCODINGS)}")
         if self.cppn_inputs not in ("normalized", "raw"):
             raise ConfigError(
                 f"cppn_inputs must be 'normalized' or 'raw', got {self.cppn_inputs!r}"

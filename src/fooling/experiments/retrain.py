@@ -33,7 +33,7 @@ from safetensors.torch import load_file
 
 from .. import __version__, _io, distributed, rundir
 from .._stats import median
-from ..encodings import ENCODINGS, create_encoding
+from ..encodings import create_encoding
 from ..errors import ConfigError, DataError, RunDirError, first_line
 from ..models import Classifier, create_classifier
 from ..models.weights import resize_head
@@ -126,14 +126,6 @@ class RetrainConfig:
             raise ConfigError(f"finetune_lr must be positive, got {self.finetune_lr}")
         if self.classes is not None and not self.classes:
             raise ConfigError("classes must not be empty")
-        if self.classes is not None and len(set(self.classes)) != len(self.classes):
-            raise ConfigError("classes must not repeat")
-        if self.encoding not in ENCODINGS:
-            raise ConfigError(f"unknown encoding {self.encoding!r}; known: {', '.join(ENCODINGS)}")
-        if self.cppn_inputs not in ("normalized", "raw"):
-            raise ConfigError(
-                f"cppn_inputs must be 'normalized' or 'raw', got {self.cppn_inputs!r}"
-            )
 
     @classmethod
     def from_preset(cls, preset: str = "mnist", **overrides: Any) -> RetrainConfig:
@@ -222,6 +214,17 @@ class Retraining:
         self.targets = list(cfg.classes) if cfg.classes is not None else list(range(self.n))
         if any(not 0 <= k < self.n for k in self.targets):
             raise ConfigError(f"classes out of range for {cfg.model} ({self.n})")
+        # Every round's runs; built now, so that its settings are checked before any file.
+        self.evolve_cfg = EvolveConfig(
+            model=cfg.model,
+            encoding=cfg.encoding,
+            generations=cfg.generations,
+            batch_size=cfg.batch_size,
+            init_size=cfg.init_size,
+            classes=tuple(self.targets),
+            device=cfg.device,
+            cppn_inputs=cfg.cppn_inputs,
+        )
         self._mnist: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         if cfg.train == "scratch":  # read (or download) MNIST now: no run folder on an error
             from ..data.mnist import load_mnist
@@ -425,16 +428,6 @@ class Retraining:
         per_run = 2 * len(self.targets)
         wanted = self.images_in_round(i)
         n_runs = math.ceil(wanted / per_run)
-        evolve_cfg = EvolveConfig(
-            model=cfg.model,
-            encoding=cfg.encoding,
-            generations=cfg.generations,
-            batch_size=cfg.batch_size,
-            init_size=cfg.init_size,
-            classes=tuple(self.targets),
-            device=cfg.device,
-            cppn_inputs=cfg.cppn_inputs,
-        )
         runs = folder / "runs"
         runs.mkdir(exist_ok=True)
         rundir.remove_tmp_files(runs)
@@ -443,7 +436,7 @@ class Retraining:
             if path.exists():
                 continue
             self.progress(f"round {i}: evolution run {r + 1}/{n_runs}")
-            run_cfg = dataclasses.replace(evolve_cfg, seed=_seed(cfg.seed, i, 3, r))
+            run_cfg = dataclasses.replace(self.evolve_cfg, seed=_seed(cfg.seed, i, 3, r))
             first, first_conf, last, last_conf = _short_run(run_cfg, net)
             tensors = {
                 "first": first,
