@@ -16,9 +16,15 @@ SHARED = REPO.parent / "shared"
 
 
 def shared_path(*parts: str) -> Path:
-    """A path under ../shared, or skip the test with a clear reason where it is absent."""
+    """A path under ../shared, or skip the test with a clear reason where it is absent.
+
+    Under CI (``CI`` set), which always has ../shared beside the clone, a missing path fails
+    the test instead: a moved folder must not turn these tests into silent skips.
+    """
     path = SHARED.joinpath(*parts)
     if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} not found, and CI always has ../shared beside the clone")
         pytest.skip(f"{path} not found: ../shared is absent in this clone (CI provides it)")
     return path
 

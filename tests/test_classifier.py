@@ -180,11 +180,46 @@ def test_default_forward_batch_is_small_for_imagenet_inputs_on_the_cpu():
         create_classifier("lenet-mnist", batch_size=0)
 
 
-def test_allocator_tuning_is_idempotent():
-    from fooling._alloc import keep_freed_memory
+def test_allocator_tuning_sets_both_thresholds_once(monkeypatch):
+    import ctypes
 
-    first = keep_freed_memory()
-    assert isinstance(first, bool) and keep_freed_memory() == first
+    from fooling import _alloc
+
+    calls = []
+
+    class Libc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(_alloc, "_done", False)
+    monkeypatch.setattr(_alloc.sys, "platform", "linux")
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc())
+    assert _alloc.keep_freed_memory() is True
+    assert calls == [(_alloc._M_MMAP_THRESHOLD, 1 << 30), (_alloc._M_TRIM_THRESHOLD, 1 << 30)]
+    assert _alloc.keep_freed_memory() is True and len(calls) == 2  # the second call: no-op
+
+
+def test_allocator_tuning_falls_back_and_reports_failure(monkeypatch):
+    import ctypes
+
+    from fooling import _alloc
+
+    class OldGlibc:  # refuses a 1 GiB mmap threshold, takes 32 MiB
+        def mallopt(self, param, value):
+            return int(param != _alloc._M_MMAP_THRESHOLD or value <= 32 << 20)
+
+    class NoGlibc:
+        def __getattr__(self, name):
+            raise AttributeError(name)
+
+    monkeypatch.setattr(_alloc.sys, "platform", "linux")
+    monkeypatch.setattr(_alloc, "_done", False)
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: OldGlibc())
+    assert _alloc.keep_freed_memory() is True
+    monkeypatch.setattr(_alloc, "_done", False)
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: NoGlibc())
+    assert _alloc.keep_freed_memory() is False and _alloc._done is False
 
 
 @pytest.mark.parametrize("name", ["lenet-mnist", "lenet-mnist-b"])
@@ -239,3 +274,27 @@ def test_a_16_bit_grey_mean_image_is_scaled_to_8_bits_not_clipped(tmp_path):
     mean = read_mean_image(tmp_path / "mean16.png")
     assert mean.shape == (1, 28, 28)
     assert np.array_equal(mean[0], np.round(ramp / 257.0))  # old code: 99.5 % of it was 255
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(num_classes=0), "num_classes must be a positive integer"),
+        (dict(num_classes=True), "num_classes must be a positive integer"),
+        (dict(input_channels=0), "input_channels must be 1 .grey. or 3"),
+        (dict(input_channels=4), "input_channels must be 1 .grey. or 3"),
+        (dict(input_size=0), "input size must be a positive integer"),
+        (dict(scale=0.0), "scale must be a finite non-zero number"),
+        (dict(scale=float("nan")), "scale must be a finite non-zero number"),
+        (dict(std=(0.0,)), "std must not be zero"),
+        (dict(std=(1.0, 0.0, 1.0)), "std must not be zero"),
+        (dict(mean=(0.5, 0.5)), "mean needs 1 or 3 values, got 2"),
+        (dict(mean=(float("inf"),)), "mean must be finite"),
+    ],
+)
+def test_a_spec_refuses_values_no_network_can_be_scored_with(bad, message):
+    # Each would otherwise surface deep inside a run, or not at all (scale 0 maps every
+    # image to the same input, and the search would run on a constant).
+    kw = {**dict(name="mine", num_classes=5, input_channels=3, input_size=6), **bad}
+    with pytest.raises(ConfigError, match=f"^mine: {message}"):
+        ClassifierSpec(**kw)

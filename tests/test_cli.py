@@ -2,12 +2,14 @@
 (the table of bad inputs is tests/test_bad_input.py)."""
 
 import itertools
+import json
 import os
 import subprocess
 import sys
 
 import pytest
 
+from fooling._stats import percent
 from fooling.cli import main
 
 
@@ -28,8 +30,10 @@ def test_evolve_smoke_prints_summary(existing_run, capsys, tmp_path):
         == 0
     )
     out = capsys.readouterr().out
-    assert "median" in out and "≥99.99%" in out
-    assert (tmp_path / "x" / "summary.json").is_file()
+    summary = json.loads((tmp_path / "x" / "summary.json").read_text())
+    n, counts = summary["num_classes"], summary["classes_at_or_above"]
+    assert f"median {percent(summary['median'])}%" in out
+    assert f"≥99.99%: {counts['0.9999']}/{n}" in out and f"≥99%: {counts['0.99']}/{n}" in out
 
 
 def test_list_names_models_and_encodings(capsys):

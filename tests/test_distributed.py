@@ -298,3 +298,41 @@ def test_sharded_scores_single_process_covers_every_chunk_in_order():
     assert calls == [(0, 4), (4, 8), (8, 10)]
     assert out[:, 0].tolist() == list(range(10))
     assert distributed.bytes_per_call(10, 4, 3) == 0
+
+
+def _score_on_rank(rank: int, world: int, init: str, result: str) -> None:
+    """One rank of a real gloo group: which chunks it scores, and what every rank gathers."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        calls = []
+
+        def score(start, stop):
+            calls.append((start, stop))
+            return torch.arange(start, stop, dtype=torch.float32).view(-1, 1).repeat(1, 3)
+
+        out = distributed.sharded_scores(11, 2, score, 3, torch.device("cpu"))
+        torch.save({"calls": calls, "out": out, "shard": distributed.shard(11, 2)}, result)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_ranks_each_score_their_own_chunks_and_all_gather_every_score(tmp_path):
+    import torch.multiprocessing as mp
+
+    init = f"file://{tmp_path / 'store'}"
+    results = [str(tmp_path / f"rank{r}.pt") for r in range(2)]
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_score_on_rank, args=(r, 2, init, results[r])) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    zero, one = (torch.load(r) for r in results)
+    # 11 items in chunks of 2: chunks 0, 2, 4 on rank 0 and 1, 3, 5 on rank 1.
+    assert zero["calls"] == [(0, 2), (4, 6), (8, 10)] and one["calls"] == [(2, 4), (6, 8), (10, 11)]
+    assert zero["shard"] == [0, 1, 4, 5, 8, 9] and one["shard"] == [2, 3, 6, 7, 10]
+    for r in (zero, one):
+        assert r["out"][:, 0].tolist() == list(range(11)) and r["out"].shape == (11, 3)

@@ -189,7 +189,7 @@ def test_api_runs_and_resumes_against_a_classifier_object(patches, tmp_path):
 def test_other_seed_differs(run, tmp_path):
     out, _ = run
     other = tmp_path / "other"
-    evolve(EvolveConfig(generations=2, seed=4), other)
+    evolve(EvolveConfig(generations=12, seed=4, checkpoint_every=5), other)  # only the seed
     assert (other / "champions.safetensors").read_bytes() != (
         out / "champions.safetensors"
     ).read_bytes()
@@ -206,3 +206,21 @@ def test_config_json_says_which_variant_ran(tmp_path):
     enc = json.loads((tmp_path / "code" / "config.json").read_text())["encoding"]
     assert enc["crossover"] == "sbx" and enc["crossover_rate"] == 0.5 and enc["eta_c"] == 10.0
     assert enc["mutation_schedule"] == "constant (released code)"
+
+
+@pytest.mark.parametrize("value", [0, -3, True, 2.0, "5"])
+def test_counts_must_be_positive_integers_and_true_is_not_one(value, tmp_path):
+    from fooling import AscentConfig
+    from fooling.errors import ConfigError
+    from fooling.experiments.reproduce import ReproduceConfig
+    from fooling.experiments.retrain import RetrainConfig
+
+    for make in (
+        lambda: EvolveConfig(generations=value),
+        lambda: EvolveConfig(eval_batch_size=value),
+        lambda: AscentConfig(steps=value),
+        lambda: RetrainConfig(rounds=value),
+        lambda: ReproduceConfig("mnist-direct", seeds=value),
+    ):
+        with pytest.raises(ConfigError, match=f"must be a positive integer, got {value!r}"):
+            make()

@@ -20,17 +20,15 @@ from fooling.data import mnist
 from fooling.data.mnist import load_mnist, mnist_dir, read_idx
 from fooling.errors import DataError
 
-MNIST_SRC = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist"
-
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 T10K = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 def _src() -> Path:
-    if not MNIST_SRC.is_dir():
-        pytest.skip("../shared/datasets/mnist not found (CI provides it)")
-    return MNIST_SRC
+    from conftest import shared_path
+
+    return shared_path("datasets", "mnist")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -35,6 +35,7 @@ class Page(HTMLParser):
         self._cell: list | None = None
         self.section: str | None = None
         self.sections_of_imgs: list[str | None] = []
+        self.sections_of_cells: list[str | None] = []
         self.feed(text)
         self.close()
 
@@ -58,6 +59,7 @@ class Page(HTMLParser):
         self.open.pop()
         if tag == "td":
             self.cells.append(tuple(self._cell))
+            self.sections_of_cells.append(self.section)
             self._cell = None
 
     def handle_data(self, data):
@@ -66,6 +68,10 @@ class Page(HTMLParser):
 
     def cell(self, name: str) -> list[str]:
         return [text for cls, _, text in self.cells if cls == name]
+
+    def texts_in(self, section: str) -> list[str]:
+        """The text of every table cell in the section with id ``section``, in order."""
+        return [c[2] for c, s in zip(self.cells, self.sections_of_cells) if s == section]
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +180,34 @@ def test_confidences_are_truncated_never_rounded_up(value, text):
     assert _pct(value) == text
 
 
+@pytest.mark.parametrize(
+    "value, digits, text",
+    [
+        (0.99986, 2, "99.98"),  # not "99.99" beside the paper's 99.99 %
+        (0.99999997, 2, "99.99"),
+        (0.9999995, 0, "99"),
+        (0.29, 2, "29.00"),  # 0.29 * 100 = 28.999999999999996
+        (0.9999, 4, "99.9900"),
+        (1.0, 2, "100.00"),
+    ],
+)
+def test_every_percentage_the_tool_writes_is_truncated(value, digits, text):
+    from fooling._stats import percent
+
+    assert percent(value, digits) == text
+
+
+def test_png_names_and_the_cli_never_round_a_confidence_up():
+    from fooling.cli import _pct
+    from fooling.experiments.reproduce import _pct as compared
+    from fooling.rundir import image_name
+
+    assert image_name(3, "three", 0.99995) == "3_three_99.9950.png"
+    assert image_name(3, "three", 0.999999996) == "3_three_99.9999.png"
+    assert _pct(0.99986) == "99.98%" and compared(0.99986) == "99.98 %"
+    assert compared(0.995, 0) == "99 %"
+
+
 def test_summary_numbers_equal_the_runs_summary_json(page, runs):
     _, _, p = page
     order = [runs[k] for k in ("e0", "e1", "e2", "other", "ascent")]
@@ -272,7 +306,7 @@ def test_cli_comparison_file(runs, tmp_path, capsys):
     out = tmp_path / "r.html"
     argv = ["report", str(runs["e1"]), "--out", str(out), "--comparison", str(tmp_path / "c.json")]
     assert main(argv) == 0
-    assert "comparison" in Page(out.read_text()).ids
+    assert Page(out.read_text()).texts_in("comparison") == ["median", "1 %", "99.99 %"]
 
 
 def bad_comparison(t: Path) -> str:

@@ -55,14 +55,25 @@ def test_sigkill_at_a_random_moment_then_resume(reference, tmp_path, trial):
     reference, seconds = reference
     out = tmp_path / "run"
     rng = random.Random(1000 + trial)
+    latest = out / "checkpoint" / "LATEST"
+    after = 9 * rng.randint(1, 10)  # a checkpoint at generation 9 ... 90 of 150
     proc = start(out)
-    # Somewhere inside the run, as a share of the reference run's time, so that a fast
-    # machine does not finish the run before the kill.
-    time.sleep(rng.uniform(0.0, 0.8) * seconds)
+    # Once that checkpoint is written, a random moment within the next checkpoint interval
+    # (as a share of the reference run's time), so the kill lands between checkpoints and
+    # 50 generations or more before the end, on a machine of any speed.
+    while proc.poll() is None and int(latest.read_text() if latest.exists() else -1) < after:
+        time.sleep(0.002)
+    time.sleep(rng.uniform(0.0, 1.0) * seconds * 9 / 150)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "summary.json").exists()  # killed mid-run
-    subprocess.run(fooling("evolve", "--resume", str(out), "-q"), check=True)
+    checkpoint = int(latest.read_text())
+    assert checkpoint >= after
+    resumed = subprocess.run(
+        fooling("-v", "evolve", "--resume", str(out), "-q"), check=True, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert f"resuming at generation {checkpoint + 1} from its checkpoint" in resumed.stderr
     compare(reference, out)
 
 

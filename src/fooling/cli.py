@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
+from ._stats import percent
 from .errors import ConfigError, FoolingError
 
 if TYPE_CHECKING:  # imported lazily at run time, so that --help stays fast
@@ -369,7 +370,7 @@ class _Progress(_Bar):
         super().__init__(quiet, "gen")
 
     def __call__(self, s: GenerationStats) -> None:
-        postfix = f"≥99.99%: {s.counts[-1]}/{s.num_classes}  median {100 * s.median:.4f}%"
+        postfix = f"≥99.99%: {s.counts[-1]}/{s.num_classes}  median {percent(s.median)}%"
         self.show(s.generation + 1, s.generations + 1, postfix, start=s.generation)
 
 
@@ -431,7 +432,7 @@ def _evolve(args: argparse.Namespace) -> int:
     n = summary["num_classes"]
     print(f"run: {out}")
     print(
-        f"median {100 * summary['median']:.4f}%  "
+        f"median {percent(summary['median'])}%  "
         + "  ".join(
             f"≥{100 * float(t):g}%: {c}/{n}" for t, c in summary["classes_at_or_above"].items()
         )
@@ -489,7 +490,7 @@ def _train(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
-    print(f"wrote {args.out}: test accuracy {100 * meta['test_accuracy']:.2f}%")
+    print(f"wrote {args.out}: test accuracy {percent(meta['test_accuracy'], 2)}%")
     return 0
 
 
@@ -660,7 +661,7 @@ def _retrain(args: argparse.Namespace) -> int:
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
-    return "—" if value is None else f"{100 * value:.{digits}f}%"
+    return "—" if value is None else f"{percent(value, digits)}%"
 
 
 def _new_path(base: Path) -> Path:
@@ -776,7 +777,7 @@ def _ascent(args: argparse.Namespace) -> int:
         bar.show(
             s.step + 1,
             s.steps,
-            f"≥99.99%: {s.counts[-1]}/{s.num_classes}  median {100 * s.median:.4f}%  "
+            f"≥99.99%: {s.counts[-1]}/{s.num_classes}  median {percent(s.median)}%  "
             f"active {s.active}",
         )
 
@@ -792,7 +793,7 @@ def _ascent(args: argparse.Namespace) -> int:
     reached = summary["generation_all_classes_reached"]["0.9999"]
     print(f"run: {out}")
     print(
-        f"median {100 * summary['median']:.4f}%  "
+        f"median {percent(summary['median'])}%  "
         + "  ".join(
             f"≥{100 * float(t):g}%: {c}/{n}" for t, c in summary["classes_at_or_above"].items()
         )

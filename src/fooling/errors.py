@@ -27,3 +27,9 @@ def first_line(error: BaseException) -> str:
     """The first line of ``error``'s message (its type's name if it has none): what a
     one-line error quotes of an exception raised by other code."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def check_positive_int(name: str, value: object) -> None:
+    """Raise a ``ConfigError`` unless ``value`` is an integer >= 1 (``True`` is not one)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")

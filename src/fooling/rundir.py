@@ -32,6 +32,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from . import _io
+from ._stats import percent
 from .errors import RunDirError
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def safe_label(label: str) -> str:
 
 
 def image_name(k: int, label: str, confidence: float) -> str:
-    return f"{k}_{safe_label(label)}_{100 * confidence:.4f}.png"
+    return f"{k}_{safe_label(label)}_{percent(confidence)}.png"
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -178,7 +179,7 @@ def write_grid(
         im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).convert("RGB")
         canvas.paste(im.resize((tile - 4, tile - 4), Image.Resampling.NEAREST), (x + 2, y + 2))
         draw.text((x + 3, y + tile), label[:18], fill="black", font=font)
-        draw.text((x + 3, y + tile + 14), f"{100 * conf:.4f}%", fill="black", font=font)
+        draw.text((x + 3, y + tile + 14), f"{percent(conf)}%", fill="black", font=font)
     buf = io.BytesIO()
     canvas.save(buf, format="PNG")
     _io.write_bytes(path, buf.getvalue())

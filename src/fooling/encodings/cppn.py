@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from .. import _io
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, check_positive_int
 
 INPUTS = ("x", "y", "d", "bias")
 ACTIVATIONS = ("sine", "sigmoid", "gaussian", "linear")
@@ -752,8 +752,7 @@ class CPPNEncoding:
 
     def _run(self, genomes: Sequence[CPPNGenome], size: int | None, decoded: bool) -> torch.Tensor:
         size = self.size if size is None else size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ConfigError(f"render size must be a positive integer, got {size!r}")
+        check_positive_int("render size", size)
         dtype = getattr(torch, self.dtype)
         o = self.outputs_per_genome
         if any(g.outputs != o for g in genomes):

@@ -118,7 +118,7 @@ class AscentConfig:
 
     model: str = "lenet-mnist"
     weights: str | None = None
-    classes: tuple[int, ...] | None = None
+    classes: tuple[int | str, ...] | None = None
     preset: str = "hp-1"
     seed: int = 0
     device: str = "cpu"

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import distributed
 from ..encodings import ENCODINGS
-from ..errors import ConfigError
+from ..errors import ConfigError, check_positive_int
 from ..models import Classifier, create_classifier
 
 AUTOCAST = ("bf16", "fp16")
@@ -91,10 +91,8 @@ class EvolveConfig:
         positive = ("generations", "batch_size", "init_size", "eval_batch_size", "checkpoint_every")
         for key in positive:
             value = getattr(self, key)
-            if value is None and key == "eval_batch_size":
-                continue
-            if not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+            if value is not None or key != "eval_batch_size":
+                check_positive_int(key, value)
         if self.size is not None and not 0 < self.size <= MAX_IMAGE_SIZE:
             raise ConfigError(f"size must be in 1..{MAX_IMAGE_SIZE}, got {self.size}")
         check_user_model_options(self.input_size, self.std)

@@ -455,4 +455,6 @@ def resume(
         raise RunDirError(f"the machines see different checkpoints of {out} ({where}); {SAME_PATH}")
     if restored is None:
         log.info("%s has no checkpoint yet; starting from generation 0", out)
+    else:
+        log.info("%s: resuming at generation %d from its checkpoint", out, restored)
     return evo.run(out, callback=callback, fresh=False)

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     import torch
 
 from .. import _io, distributed, rundir
-from .._stats import median
-from ..errors import ConfigError, UnknownNameError
+from .._stats import median, percent
+from ..errors import ConfigError, UnknownNameError, check_positive_int
 from ..paper import PAPER
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,8 @@ class ReproduceConfig:
             )
         for key in ("seeds", "generations"):
             value = getattr(self, key)
-            if value is not None and (not isinstance(value, int) or value <= 0):
-                raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+            if value is not None:
+                check_positive_int(key, value)
         if self.experiment == "retrain-imagenet" and self.real_images is None:
             raise ConfigError("retrain-imagenet needs a folder of real photos (--real-images)")
 
@@ -379,7 +379,7 @@ def median_of(summaries: Sequence[dict[str, Any]]) -> float:
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
-    return "—" if value is None else f"{100 * value:.{digits}f} %"
+    return "—" if value is None else f"{percent(value, digits)} %"
 
 
 def default_out(cfg: ReproduceConfig) -> Path:

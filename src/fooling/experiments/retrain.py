@@ -34,7 +34,7 @@ from safetensors.torch import load_file
 from .. import __version__, _io, distributed, rundir
 from .._stats import median
 from ..encodings import create_encoding
-from ..errors import ConfigError, DataError, RunDirError, first_line
+from ..errors import ConfigError, DataError, RunDirError, check_positive_int, first_line
 from ..models import Classifier, create_classifier
 from ..models.weights import resize_head
 from .config import EvolveConfig, check_seed
@@ -111,8 +111,7 @@ class RetrainConfig:
             "finetune_batch",
         ):
             value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+            check_positive_int(key, value)
         if self.train not in ("scratch", "finetune"):
             raise ConfigError(f"train must be 'scratch' or 'finetune', got {self.train!r}")
         if self.train == "scratch" and self.model not in LENETS:

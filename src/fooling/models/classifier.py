@@ -19,13 +19,14 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..errors import ConfigError, FoolingError, first_line
+from ..errors import ConfigError, FoolingError, check_positive_int, first_line
 
 CROPS = ("center", "ten")
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -73,14 +74,33 @@ class ClassifierSpec:
     notes: str = ""
 
     def __post_init__(self) -> None:
+        check_positive_int(f"{self.name}: num_classes", self.num_classes)
+        if self.input_channels not in (1, 3):
+            raise ConfigError(
+                f"{self.name}: input_channels must be 1 (grey) or 3 (colour), "
+                f"got {self.input_channels!r}"
+            )
+        if not (math.isfinite(self.scale) and self.scale != 0):
+            raise ConfigError(
+                f"{self.name}: scale must be a finite non-zero number, got {self.scale!r}"
+            )
+        for what, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) not in (1, self.input_channels):
+                raise ConfigError(
+                    f"{self.name}: {what} needs 1 or {self.input_channels} values, "
+                    f"got {len(values)}"
+                )
+            if not all(math.isfinite(v) for v in values):
+                raise ConfigError(f"{self.name}: {what} must be finite, got {values!r}")
+        if any(v == 0 for v in self.std):
+            raise ConfigError(f"{self.name}: std must not be zero")
         if self.labels and len(self.labels) != self.num_classes:
             raise ConfigError(
                 f"{self.name}: {len(self.labels)} labels given for {self.num_classes} classes"
             )
         if self.crop not in CROPS:
             raise ConfigError(f"crop must be one of {', '.join(CROPS)}, got {self.crop!r}")
-        if self.input_size < 1:
-            raise ConfigError(f"input size must be positive, got {self.input_size}")
+        check_positive_int(f"{self.name}: input size", self.input_size)
         if self.resize_size is not None and self.resize_size < self.input_size:
             raise ConfigError(
                 f"{self.name}: resize size {self.resize_size} is smaller than the input "
@@ -166,8 +186,8 @@ class Classifier(nn.Module):
 
     @batch_size.setter
     def batch_size(self, value: int | None) -> None:
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise ConfigError(f"batch size must be a positive integer, got {value!r}")
+        if value is not None:
+            check_positive_int("batch size", value)
         self._batch_size = value
 
     @property

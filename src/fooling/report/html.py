@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from .. import __version__, _io
+from .._stats import percent
 from ..errors import FoolingError
 from . import figures
 from .runs import Champion, OtherRun, RunData, load_runs
@@ -464,10 +465,8 @@ def _threshold_keys(runs: Sequence[RunData]) -> list[str]:
 
 
 def _pct(x: float) -> str:
-    """A confidence in percent to 4 decimals, ``99.9953 %``, truncated and never rounded up:
-    a confidence shown as 99.9900 % is at least 99.99 %, and 100.0000 % is exactly 1."""
-    # round() first absorbs the binary error of x * 1e6 (0.9999 -> 999899.9999999999)
-    return f"{math.floor(round(x * 1e6, 3)) / 1e4:.4f} %"
+    """A confidence in percent to 4 decimals, ``99.9953 %``, truncated (``percent``)."""
+    return f"{percent(x)} %"
 
 
 def _pct_label(key: str) -> str:

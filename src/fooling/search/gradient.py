@@ -59,7 +59,7 @@ import torch
 from torch.nn import functional as F
 
 from .._stats import median
-from ..errors import ConfigError
+from ..errors import ConfigError, check_positive_int
 from .archive import THRESHOLDS
 
 PIXEL = 255.0
@@ -314,8 +314,7 @@ class GradientAscent:
         batch_size: int | None = None,
         thresholds: Sequence[float] = THRESHOLDS,
     ):
-        if not isinstance(steps, int) or steps <= 0:
-            raise ConfigError(f"steps must be a positive integer, got {steps!r}")
+        check_positive_int("steps", steps)
         if objective not in OBJECTIVES:
             raise ConfigError(
                 f"objective must be one of {', '.join(OBJECTIVES)}; got {objective!r}"
@@ -335,8 +334,7 @@ class GradientAscent:
             raise ConfigError(f"lr must be a positive number, got {lr!r}")
         if not 0.0 <= decay < 1.0:
             raise ConfigError(f"decay must be in [0, 1), got {decay!r}")
-        if not isinstance(blur_every, int) or blur_every <= 0:
-            raise ConfigError(f"blur_every must be a positive integer, got {blur_every!r}")
+        check_positive_int("blur_every", blur_every)
         for name, value in (
             ("small_val_percentile", small_val_percentile),
             ("small_norm_percentile", small_norm_percentile),
@@ -347,8 +345,8 @@ class GradientAscent:
                 raise ConfigError(f"{name} must be in [0, 100], got {value!r}")
         if stop_at is not None and not 0.0 < stop_at <= 1.0:
             raise ConfigError(f"stop_at must be in (0, 1], got {stop_at!r}")
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
-            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if batch_size is not None:
+            check_positive_int("batch_size", batch_size)
         self.steps = steps
         self.objective = objective
         self.start = start
