@@ -678,7 +678,33 @@ BAD: dict[str, Bad] = {
         "cannot read",
     ),
     "report: not a run": Bad(lambda c: ["report", c.path(""), "--out", c.path("r.html")], "no run"),
+    "report: summary counts that are a list": Bad(
+        lambda c: report(c, edit_json("summary.json", lambda d: d.update(classes_at_or_above=[1]))),
+        "malformed",
+    ),
+    "report: a generation that is text": Bad(
+        lambda c: report(
+            c,
+            edit_json(
+                "summary.json", lambda d: d.update(generation_all_classes_reached={"0.9999": "a"})
+            ),
+        ),
+        "malformed",
+    ),
+    "report: steps that are text": Bad(
+        lambda c: report(c, edit_json("summary.json", lambda d: d.update(steps="x"))), "malformed"
+    ),
+    "report: a class entry that is not an object": Bad(
+        lambda c: report(c, edit_json("archive.json", lambda d: d.update(classes=["x"]))),
+        "malformed",
+    ),
 }
+
+
+def report(c: Case, damage: Callable[[Path], None]) -> list[str]:
+    """``fooling report`` of a damaged copy of the finished run, over an existing report."""
+    out = c.file("r.html", b'<meta name="generator" content="fooling report 0">')
+    return ["report", c.run(damage), "--out", out]
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:

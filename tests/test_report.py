@@ -511,3 +511,16 @@ def test_labels_are_drawn_literally_in_figures():
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert len(legend) == 4  # "_hidden" is not dropped
     assert [t.replace("\\$", "$").strip() for t in legend] == labels
+
+
+def test_the_classes_given_and_the_default_are_one_setting_when_they_resolve_alike(tmp_path):
+    cfg = dict(generations=1, batch_size=20, init_size=20)
+    fooling.evolve(fooling.EvolveConfig(seed=0, **cfg), tmp_path / "default")
+    fooling.evolve(fooling.EvolveConfig(seed=1, classes=tuple(range(10)), **cfg), tmp_path / "all")
+    fooling.evolve(fooling.EvolveConfig(seed=2, classes=(0, 1, 2, 3, 4), **cfg), tmp_path / "half")
+    default, given, half = (load_run(tmp_path / n) for n in ("default", "all", "half"))
+    assert default.setting() == given.setting() != half.setting()
+    from fooling.experiments.transfer import _setting_labels
+
+    configs = [json.loads((tmp_path / n / "config.json").read_text()) for n in ("default", "all")]
+    assert len(set(_setting_labels(configs))) == 1

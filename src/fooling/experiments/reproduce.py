@@ -347,11 +347,13 @@ class Reproduction:
             "alexnet": "torchvision AlexNet (substitute for CaffeNet)",
             "lenet-mnist": "our LeNet (the paper's architecture and solver, our training)",
         }
-        # The paper's gradient ascent ran on CaffeNet only, its transfer test on both.
-        paper_model = {"transfer": "Caffe LeNet and CaffeNet"}.get(
-            experiment,
-            "CaffeNet" if "imagenet" in experiment or "ascent" in experiment else "Caffe LeNet",
-        )
+        # The paper's gradient ascent ran on CaffeNet only, with Yosinski's own weights and
+        # one centre crop (PAPER.md §5); its transfer test on both networks.
+        paper_model = {
+            "transfer": "Caffe LeNet and CaffeNet",
+            "ascent-mnist": "CaffeNet, caffenet-yos-weights, centre crop",
+            "ascent-imagenet": "CaffeNet, caffenet-yos-weights, centre crop",
+        }.get(experiment, "CaffeNet" if "imagenet" in experiment else "Caffe LeNet")
         used = substitute.get(model, model)
         rows = []
         for entry, value in zip(PAPER[experiment], ours):

@@ -36,7 +36,8 @@ _NOT_SETTING_BY_KIND = {
 def setting_config(config: Mapping[str, Any]) -> dict[str, Any] | None:
     """What makes a run's setting, from its ``config.json``: the config of its kind without
     the seed and the keys that do not change results (device, evaluation batching); None
-    where the config has no such part."""
+    where the config has no such part. The classes are the resolved ``targets``, so that
+    ``--classes 0-9`` and the default are one setting on a 10-class network."""
     kind = config.get("kind")
     if not isinstance(kind, str):
         return None
@@ -44,7 +45,12 @@ def setting_config(config: Mapping[str, Any]) -> dict[str, Any] | None:
     if not isinstance(cfg, Mapping):
         return None
     skip = _NOT_SETTING_BY_KIND.get(kind, _NOT_SETTING)
-    return {k: v for k, v in cfg.items() if k not in skip}
+    if "targets" in config:
+        skip = skip | {"classes"}
+    key = {k: v for k, v in cfg.items() if k not in skip}
+    if "targets" in config:
+        key["targets"] = config["targets"]
+    return key
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -105,13 +111,13 @@ class RunData:
 
     @property
     def model(self) -> str:
-        return str(self.summary.get("model") or self.config.get("classifier", {}).get("name", "?"))
+        return str(self.summary.get("model") or _part(self.config, "classifier").get("name", "?"))
 
     @property
     def encoding(self) -> str:
         """``direct`` / ``cppn`` for evolution, ``gradient ascent <preset>`` for ascent."""
         if self.kind == "ascent":
-            preset = self.summary.get("preset") or self.config.get("ascent", {}).get("preset")
+            preset = self.summary.get("preset") or _part(self.config, "ascent").get("preset")
             return f"gradient ascent {preset}" if preset else "gradient ascent"
         return str(self.summary.get("encoding", "?"))
 
@@ -240,6 +246,10 @@ def load_run(path: str | Path) -> RunData:
         champions = tuple(_champion(path, c) for c in archive["classes"])
         summary["median"] = _probability(summary["median"], "median")
         summary["generations"] = int(summary["generations"])
+        if "steps" in summary:
+            summary["steps"] = int(summary["steps"])
+        for key in ("classes_at_or_above", "generation_all_classes_reached"):
+            summary[key] = _int_map(summary.get(key), key)
     except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise RunDirError(f"{path}: malformed archive.json or summary.json ({_what(e)})") from None
     if not champions:
@@ -308,6 +318,21 @@ def _object(obj: Any, path: Path) -> dict[str, Any]:
     return obj
 
 
+def _part(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """``config[key]`` where it is an object, else an empty one."""
+    part = config.get(key)
+    return part if isinstance(part, Mapping) else {}
+
+
+def _int_map(value: Any, what: str) -> dict[str, int | None]:
+    """A summary's ``{threshold: count or generation or null}`` (absent: empty)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} is not an object")
+    return {str(k): None if v is None else int(v) for k, v in value.items()}
+
+
 def _what(e: Exception) -> str:
     return f"missing key {e}" if isinstance(e, KeyError) else str(e)
 
@@ -320,7 +345,9 @@ def _probability(value: Any, what: str) -> float:
     return p
 
 
-def _champion(run: Path, c: Mapping[str, Any]) -> Champion:
+def _champion(run: Path, c: Any) -> Champion:
+    if not isinstance(c, Mapping):
+        raise TypeError(f"a class entry is {type(c).__name__}, not an object")
     image = c.get("image")
     image_path = run / image if isinstance(image, str) else None
     if image_path is not None and not image_path.is_file():
