@@ -368,7 +368,8 @@ BAD: dict[str, Bad] = {
         "already holds other files",
     ),
     "evolve: out holds another run": Bad(
-        lambda c: ["evolve", "--out", c.run(), "--generations", "2", "-q"], "already holds"
+        lambda c: ["evolve", "--out", c.run(), "--generations", "2", "-q"],
+        "already holds another run; choose another --out (or fooling evolve --resume ",
     ),
     # -- evolve --resume -------------------------------------------------------------------
     "resume: not a run": Bad(lambda c: ["evolve", "--resume", str(c.tmp), "-q"], "not found"),
@@ -446,6 +447,9 @@ BAD: dict[str, Bad] = {
     "ascent: unknown model": Bad(lambda c: ascent(c, "--model", "resnet-9000"), "unknown model"),
     "ascent: unknown preset": Bad(lambda c: ascent(c, "--preset", "hp7"), "invalid choice"),
     "ascent: zero steps": Bad(lambda c: ascent(c, "--steps", "0"), "steps"),
+    "ascent: blur wider than the image": Bad(  # refused before the run folder exists
+        lambda c: ascent(c, "--blur-radius", "20"), "blur radius 20.0 needs images larger"
+    ),
     "ascent: non-integer steps": Bad(lambda c: ascent(c, "--steps", "x"), "invalid int"),
     "ascent: bad decay": Bad(lambda c: ascent(c, "--decay", "1.5"), "decay"),
     "ascent: bad stop": Bad(lambda c: ascent(c, "--stop-at", "2"), "stop_at"),

@@ -155,3 +155,41 @@ def test_progress_bar_redraws_at_most_every_tenth_of_a_second_and_ends_on_the_la
     assert 1 <= len(bars) < 50
     final = captured.out.split("≥99.99%: ")[1].split()[0]  # "k/10" from the summary line
     assert "101/101" in bars[-1] and f"≥99.99%: {final}" in bars[-1]
+
+
+def test_resume_into_a_directory_it_cannot_write_stops_before_computing(
+    existing_run, tmp_path, monkeypatch, capsys
+):
+    import shutil
+    from pathlib import Path
+
+    run = tmp_path / "run"
+    shutil.copytree(existing_run, run)
+    before = snapshot(run)
+    write_bytes = Path.write_bytes
+
+    def read_only(self, data):  # the run directory turned read-only (root ignores chmod)
+        if self.parent == run:
+            raise PermissionError(13, "Permission denied", str(self))
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    assert main(["evolve", "--resume", str(run), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"fooling: error: cannot write to output directory {run}: Permission denied"]
+    assert snapshot(run) == before
+
+
+def test_a_disk_that_fills_mid_run_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from fooling import _io
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(_io, "write_bytes", full)
+    assert main(["evolve", "--generations", "3", "--out", str(tmp_path / "r"), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("fooling: error: ")
+    assert err[0].endswith(": No space left on device") and str(tmp_path / "r") in err[0]

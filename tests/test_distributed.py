@@ -336,3 +336,15 @@ def test_two_ranks_each_score_their_own_chunks_and_all_gather_every_score(tmp_pa
     assert zero["shard"] == [0, 1, 4, 5, 8, 9] and one["shard"] == [2, 3, 6, 7, 10]
     for r in (zero, one):
         assert r["out"][:, 0].tolist() == list(range(11)) and r["out"].shape == (11, 3)
+
+
+def test_fewer_chunks_than_ranks_warns_with_the_option_that_shares_them(monkeypatch, caplog):
+    # torchrun with 4 ranks and the default chunk of 1024: 200 offspring make one chunk, and
+    # three ranks would idle without a word.
+    monkeypatch.setattr(distributed, "world_size", lambda: 4)
+    with caplog.at_level("WARNING", logger="fooling.distributed"):
+        distributed.warn_idle_ranks(200, 1024, "offspring", "--eval-batch-size")
+        distributed.warn_idle_ranks(200, 50, "offspring", "--eval-batch-size")  # 4 chunks
+    assert [r.getMessage() for r in caplog.records] == [
+        "200 offspring in chunks of 1024 keep 1 of 4 ranks busy; --eval-batch-size 50 shares them"
+    ]

@@ -107,3 +107,31 @@ def test_a_cppn_run_stopped_mid_run_resumes_to_the_same_run(tmp_path):
     for name in ("metrics.csv", "archive.json", "champions.json"):
         whole = (tmp_path / "whole" / name).read_bytes()
         assert whole == (tmp_path / "stopped" / name).read_bytes(), name
+
+
+class _Payload:
+    """Pickles to code that would run on load."""
+
+    def __reduce__(self):
+        return (exec, ("import builtins; builtins.FOOLING_PWNED = True",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_unrun(tmp_path):
+    import builtins
+
+    import torch
+
+    from fooling import EvolveConfig, evolve
+    from fooling.errors import RunDirError
+    from fooling.experiments.evolve import resume
+
+    out = tmp_path / "run"
+    evolve(EvolveConfig(generations=4, checkpoint_every=2), out)
+    tag = (out / "checkpoint" / "LATEST").read_text().strip()
+    torch.save({"x": _Payload()}, out / "checkpoint" / f"state_{tag}.pt")
+    with pytest.raises(
+        RunDirError,
+        match="holds more than tensors, numbers and strings .not loaded: that could run code",
+    ):
+        resume(out)
+    assert not hasattr(builtins, "FOOLING_PWNED")

@@ -290,6 +290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FoolingError as err:
         print(f"fooling: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as err:  # a disk that fills or turns read-only mid-run, ...
+        if err.strerror is None:
+            raise
+        where = f"{err.filename}: " if err.filename is not None else ""
+        print(f"fooling: error: {where}{err.strerror}", file=sys.stderr)
+        return EXIT_USAGE
     except (MemoryError, RuntimeError) as err:
         if _peer_failed(err):
             print("fooling: error: another rank stopped (its error is above)", file=sys.stderr)

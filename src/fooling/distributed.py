@@ -208,6 +208,19 @@ def bytes_per_call(n: int, chunk: int, num_classes: int, *, world: int | None = 
     return -(-chunks // w) * chunk * num_classes * 4
 
 
+def warn_idle_ranks(n: int, chunk: int, what: str, option: str) -> None:
+    """On rank 0, a warning where ``n`` items in chunks of ``chunk`` leave ranks idle (fewer
+    chunks than ranks), naming the ``option`` that sets smaller chunks. Chunk boundaries
+    do not follow the number of ranks (they would change what a run computes), so the
+    user chooses."""
+    chunks, ranks = -(-n // chunk), world_size()
+    if chunks < ranks and is_main():
+        log.warning(
+            "%d %s in chunks of %d keep %d of %d ranks busy; %s %d shares them",
+            n, what, chunk, chunks, ranks, option, -(-n // ranks),
+        )  # fmt: skip
+
+
 def shard(n: int, chunk: int) -> list[int]:
     """The items of ``[0, n)`` this rank handles: chunks ``r, r + W, ...`` of ``chunk`` items,
     the split ``sharded_scores`` uses; every item in one process."""

@@ -22,6 +22,7 @@ import io
 import json
 import math
 import os
+import pickle
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,7 +34,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from . import _io
 from ._stats import percent
-from .errors import RunDirError
+from .errors import RunDirError, first_line
 
 if TYPE_CHECKING:
     from .models import Classifier
@@ -59,19 +60,42 @@ def prepare(path: str | os.PathLike[str]) -> Path:
     if path.exists() and not path.is_dir():
         raise RunDirError(f"output path {path} exists and is not a directory")
     if path.is_dir() and any(path.iterdir()):
-        what = "another run" if (path / "config.json").exists() else "other files"
+        kind = _kind(path / "config.json")
+        what = "other files" if kind is None else "another run"
+        resumable = ("evolve", "retrain")  # the commands that resume
+        hint = f" (or fooling {kind} --resume {path} to continue it)" if kind in resumable else ""
         raise RunDirError(
-            f"output directory {path} already holds {what}; choose another --out "
-            f"(or --resume {path} to continue it)"
+            f"output directory {path} already holds {what}; choose another --out{hint}"
         )
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
+    except OSError as e:
+        raise RunDirError(f"cannot write to output directory {path}: {e.strerror or e}") from None
+    check_writable(path)
+    return path
+
+
+def _kind(config: Path) -> str | None:
+    """The ``kind`` of the run whose ``config.json`` this is (``""`` where it cannot be
+    read), or ``None`` where there is no such file."""
+    if not config.is_file():
+        return None
+    try:
+        kind = json.loads(config.read_bytes()).get("kind", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return kind if isinstance(kind, str) else ""
+
+
+def check_writable(path: Path) -> None:
+    """Raise a ``RunDirError`` unless a file can be created in the directory ``path`` (before
+    a run or a resumed run computes anything it could not save)."""
+    probe = path / ".write-test"
+    try:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
         raise RunDirError(f"cannot write to output directory {path}: {e.strerror or e}") from None
-    return path
 
 
 def read_json(path: Path) -> Any:
@@ -242,9 +266,17 @@ def load_checkpoint(run: Path) -> tuple[dict[str, Any], Path]:
         raise RunDirError(f"checkpoint {folder / 'LATEST'} is corrupt") from None
     state_path = folder / f"state_{tag}.pt"
     try:
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
-    except Exception as e:  # a truncated or corrupt pickle raises many types
-        raise RunDirError(f"checkpoint {state_path} is missing or corrupt: {e}") from None
+        # weights_only: a checkpoint holds tensors, numbers and strings; no pickled code runs
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's message suggests weights_only=False: not here
+        raise RunDirError(
+            f"checkpoint {state_path} is corrupt, or holds more than tensors, numbers and "
+            "strings (not loaded: that could run code)"
+        ) from None
+    except Exception as e:  # a truncated or corrupt file raises many types
+        raise RunDirError(
+            f"checkpoint {state_path} is missing or corrupt: {first_line(e)}"
+        ) from None
     return state, folder / f"champions_{tag}"
 
 

@@ -39,6 +39,7 @@ from ..search.gradient import (
     AscentResult,
     AscentStats,
     GradientAscent,
+    check_blur_fits,
     concat_results,
     result_to,
 )
@@ -254,6 +255,8 @@ class Ascent:
             device=device,
             **cfg.model_options(),
         )
+        side = self.classifier.spec.input_size
+        check_blur_fits(self.search.blur_radius, side, side)  # before the run folder exists
         # Image files one machine lacks stop every rank too.
         self.mean, self.start_image = distributed.together(self._images)
 
@@ -337,16 +340,7 @@ class Ascent:
         whole result there, ``None`` on the other ranks."""
         n = len(self.targets)
         chunk = self.search.batch_size or n
-        chunks, ranks = -(-n // chunk), distributed.world_size()
-        if chunks < ranks and distributed.is_main():
-            log.warning(
-                "%d classes in chunks of %d keep %d of %d ranks busy; a smaller --batch-size "
-                "shares them",
-                n,
-                chunk,
-                chunks,
-                ranks,
-            )
+        distributed.warn_idle_ranks(n, chunk, "classes", "--batch-size")
         mine = distributed.shard(n, chunk)
         part = None
         if mine:  # every rank draws the same start image from the seed

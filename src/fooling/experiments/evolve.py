@@ -169,6 +169,7 @@ class Evolution:
         main = distributed.is_main()  # only rank 0 writes or reports
         if fresh and main:
             rundir.write_config_json(out, self.config_json())
+        distributed.warn_idle_ranks(cfg.batch_size, self.chunk, "offspring", "--eval-batch-size")
         t0 = time.perf_counter() - (self.elapsed[-1] if self.elapsed else 0.0)
         search = self.search
         while search.generation <= cfg.generations:
@@ -440,6 +441,8 @@ def resume(
         rundir.remove_tmp_files(out)
 
     def restore() -> int | None:
+        if distributed.is_main():  # the one rank that writes
+            rundir.check_writable(out)
         if not (out / "checkpoint" / "LATEST").exists():
             return None  # killed before the first checkpoint: start again from generation 0
         evo.restore(out)

@@ -639,5 +639,6 @@ def resume_retrain(out: str | Path, *, progress: Progress | None = None) -> dict
         ) from None
     experiment = Retraining(cfg, out, progress)
     rundir.check_same_classifier(out, config.get("classifier_sha256"), experiment.dnn1)
+    rundir.check_writable(out)
     rundir.remove_tmp_files(out)
     return experiment.run()

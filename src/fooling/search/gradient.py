@@ -219,6 +219,14 @@ def gaussian_kernel1d(sigma: float, *, truncate: float = 4.0) -> torch.Tensor:
     return w / w.sum()
 
 
+def check_blur_fits(sigma: float, h: int, w: int, *, truncate: float = 4.0) -> None:
+    """Raise a ``ConfigError`` where ``gaussian_blur``'s kernel radius for ``sigma`` is not
+    smaller than an ``h`` x ``w`` image (its mirrored borders need that)."""
+    r = int(truncate * sigma + 0.5) if sigma > 0 else 0
+    if r >= min(h, w):
+        raise ConfigError(f"blur radius {sigma} needs images larger than {r} pixels; got {h}x{w}")
+
+
 def gaussian_blur(images: torch.Tensor, sigma: float, *, truncate: float = 4.0) -> torch.Tensor:
     """Blur each channel of ``(N, C, H, W)`` images with a Gaussian of std ``sigma`` pixels.
 
@@ -236,8 +244,7 @@ def gaussian_blur(images: torch.Tensor, sigma: float, *, truncate: float = 4.0) 
     r = (kernel.numel() - 1) // 2
     if r == 0:
         return images.clone()
-    if r >= min(h, w):
-        raise ConfigError(f"blur radius {sigma} needs images larger than {r} pixels; got {h}x{w}")
+    check_blur_fits(sigma, h, w, truncate=truncate)
     x = images.reshape(n * c, 1, h, w)
     x = torch.cat([x[..., :r].flip(-1), x, x[..., -r:].flip(-1)], dim=-1)
     x = F.conv2d(x, kernel.view(1, 1, 1, -1))
