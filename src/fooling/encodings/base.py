@@ -1,7 +1,7 @@
 """The encoding protocol: how genomes are made, varied, rendered and stored.
 
 A *genome batch* ``G`` is whatever an encoding finds convenient (a tensor for the direct
-encoding, a list of graphs for the CPPN); the search only ever handles it through
+encoding, a packed batch of graphs for the CPPN); the search only ever handles it through
 ``take`` and ``cat``, so the archive never needs to know what a genome is.
 """
 

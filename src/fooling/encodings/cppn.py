@@ -8,12 +8,13 @@ are stored as their genotype ``g`` in [0, 1] (``w = 20 g - 10``), exactly as the
 code's ``evo_float`` genes. Variation is mutation only, with the released code's operators
 and rates; no operator ever creates a cycle.
 
-A genome batch is a ``list`` of immutable :class:`CPPNGenome`. Rendering packs the whole
-batch -- whatever the topologies -- into one table of nodes sorted by depth and activation,
-and evaluates it one depth at a time over all pixels at once: a sparse matrix product for
-the weighted sums, then one in-place call per activation (see :func:`_plan`). Planning is
-numpy over the flattened batch, with one Python loop step per depth. The slow per-genome
-:func:`_render_reference` is kept for the tests and the benchmark.
+One genome is an immutable :class:`CPPNGenome`; a population is a :class:`CPPNBatch`, every
+genome packed into flat node and edge arrays, so that mutation and render planning are numpy
+calls over the whole population, never a Python loop over genomes or edges. Rendering packs
+a batch -- whatever the topologies -- into one table of nodes sorted by depth and activation
+(equal depth-1 nodes once), and evaluates it one depth at a time over all pixels at once: an
+embedding bag for the weighted sums, then one call per activation (see :func:`_plan`). The
+slow per-genome :func:`_render_reference` is kept for the tests and the benchmark.
 
 Colour: 1 output is grey, ``|trunc(255 out)|``. 3 outputs are read as OpenCV 8-bit HLS
 bytes (the released code: hue byte ``h`` is ``2 h`` degrees, so bytes 180..255 wrap) and
@@ -26,11 +27,11 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import warnings
+import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -195,29 +196,226 @@ def _ancestors(node: int, edges: Sequence[tuple[int, int, float]]) -> set[int]:
     return seen
 
 
-class _Uniforms:
-    """U[0, 1) float64 numbers drawn from a ``torch.Generator`` in blocks and handed out one
-    at a time to Python code. The same generator state gives the same sequence.
+# -- populations: many genomes in flat arrays ------------------------------------------------
 
-    ``u()`` is the next number; hot loops call ``u.next``, the same without a Python frame.
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    """``[0, c0, c0 + c1, ...]``: where each segment of a flat array starts (and the end)."""
+    out = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+def _segments(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The concatenated ranges ``starts[i] .. starts[i] + lengths[i] - 1``, without a loop."""
+    ends = np.cumsum(lengths)
+    total = int(ends[-1]) if len(ends) else 0
+    return np.arange(total, dtype=np.int64) + np.repeat(starts - ends + lengths, lengths)
+
+
+def _frozen(a: np.ndarray, dtype: type) -> np.ndarray:
+    """A read-only contiguous view of ``a`` as ``dtype`` (a copy where it must)."""
+    view = np.ascontiguousarray(a, dtype=dtype).view()
+    view.flags.writeable = False
+    return view
+
+
+class CPPNBatch(Sequence[CPPNGenome]):
+    """A population of CPPNs packed into flat arrays, the form the mutation operators and
+    the renderer work on: a whole population is varied and planned with numpy calls over
+    all its nodes and edges at once, never a Python loop over genomes or edges.
+
+    Genome ``i`` owns the activations ``acts[node_offsets[i]:node_offsets[i + 1]]`` (of its
+    nodes ``4, 5, ...`` in order) and the edges ``src, dst, gene[edge_offsets[i]:
+    edge_offsets[i + 1]]`` in its own edge order, with node ids local to the genome. The
+    arrays are read-only; operations build new batches. Indexing and iteration give
+    :class:`CPPNGenome` values, and a batch equals any sequence of the same genomes.
+
+    Attributes:
+        outputs: output nodes O of every genome.
+        node_count: ``(N,)`` non-input nodes per genome.
+        acts: ``(sum node_count,)`` activation ids.
+        edge_count: ``(N,)`` edges per genome.
+        src, dst: ``(sum edge_count,)`` edge endpoints (local node ids).
+        gene: ``(sum edge_count,)`` weight genes in [0, 1].
     """
 
-    def __init__(self, generator: torch.Generator, block: int):
-        self.next = self._blocks(generator, max(int(block), 64)).__next__
+    __slots__ = ("outputs", "node_count", "acts", "edge_count", "src", "dst", "gene",
+                 "node_offsets", "edge_offsets")  # fmt: skip
+
+    def __init__(
+        self,
+        outputs: int,
+        node_count: np.ndarray,
+        acts: np.ndarray,
+        edge_count: np.ndarray,
+        src: np.ndarray,
+        dst: np.ndarray,
+        gene: np.ndarray,
+    ):
+        self.outputs = int(outputs)
+        self.node_count = _frozen(node_count, np.int64)
+        self.acts = _frozen(acts, np.int64)
+        self.edge_count = _frozen(edge_count, np.int64)
+        self.src = _frozen(src, np.int64)
+        self.dst = _frozen(dst, np.int64)
+        self.gene = _frozen(gene, np.float64)
+        self.node_offsets = _frozen(_offsets(self.node_count), np.int64)
+        self.edge_offsets = _frozen(_offsets(self.edge_count), np.int64)
+
+    @classmethod
+    def from_genomes(cls, genomes: Sequence[CPPNGenome], outputs: int) -> CPPNBatch:
+        """Pack genomes with ``outputs`` outputs each; raises ``ValueError`` on a genome that
+        is not well formed (cycles are found when the batch is rendered)."""
+        if isinstance(genomes, CPPNBatch):
+            if len(genomes) and genomes.outputs != outputs:
+                raise ValueError(f"genomes must have {outputs} outputs, not {genomes.outputs}")
+            return genomes
+        genomes = list(genomes)
+        if any(g.outputs != outputs for g in genomes):
+            raise ValueError(f"genomes must have {outputs} outputs")
+        chain = itertools.chain.from_iterable
+        n = len(genomes)
+        node_count = np.fromiter((len(g.activations) for g in genomes), np.int64, n)
+        edge_count = np.fromiter((len(g.edges) for g in genomes), np.int64, n)
+        acts = np.fromiter(chain(g.activations for g in genomes), np.int64, int(node_count.sum()))
+        e = int(edge_count.sum())
+        flat = np.fromiter(chain(chain(g.edges for g in genomes)), np.float64, 3 * e).reshape(e, 3)
+        src, dst = flat[:, 0].astype(np.int64), flat[:, 1].astype(np.int64)
+        if not (np.array_equal(src, flat[:, 0]) and np.array_equal(dst, flat[:, 1])):
+            raise ValueError("edge endpoints must be integers")
+        batch = cls(outputs, node_count, acts, edge_count, src, dst, flat[:, 2])
+        batch.check()
+        return batch
+
+    def check(self) -> None:
+        """Raise ``ValueError`` unless every genome is well formed, cycles aside (see
+        :meth:`CPPNGenome.validate`): O >= 1 outputs, activation ids in range, edge endpoints
+        that exist, no edge into an input or out of an output, genes in [0, 1]."""
+        o = self.outputs
+        if o < 1 or (self.node_count < o).any():
+            raise ValueError(f"a genome has fewer nodes than its {o} outputs")
+        if ((self.acts < 0) | (self.acts >= len(ACTIVATIONS))).any():
+            raise ValueError("activation id out of range")
+        n = N_INPUTS + self.per_edge(self.node_count)
+        s, t = self.src, self.dst
+        if ((s < 0) | (s >= n) | (t >= n)).any():
+            raise ValueError("an edge has an endpoint that is not a node of its genome")
+        if (t < N_INPUTS).any():
+            raise ValueError("an edge enters an input")
+        if ((s >= N_INPUTS) & (s < N_INPUTS + o)).any():
+            raise ValueError("an edge leaves an output")
+        if not ((self.gene >= 0.0) & (self.gene <= 1.0)).all():  # NaN too
+            raise ValueError("a gene is outside [0, 1]")
+
+    def per_edge(self, per_genome: np.ndarray) -> np.ndarray:
+        """``per_genome`` ``(N,)`` repeated for every edge: each edge's genome's value."""
+        return np.repeat(per_genome, self.edge_count)
+
+    # -- a sequence of genomes -------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.node_count)
+
+    @overload
+    def __getitem__(self, i: int) -> CPPNGenome: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> CPPNBatch: ...
+
+    def __getitem__(self, i: int | slice) -> CPPNGenome | CPPNBatch:
+        if isinstance(i, slice):
+            return self.take(np.arange(len(self))[i])
+        n = len(self)
+        k = operator.index(i) + (n if operator.index(i) < 0 else 0)
+        if not 0 <= k < n:
+            raise IndexError(f"genome {i} of {n}")
+        a, b = self.node_offsets[k : k + 2]
+        c, d = self.edge_offsets[k : k + 2]
+        edges = zip(self.src[c:d].tolist(), self.dst[c:d].tolist(), self.gene[c:d].tolist())
+        return CPPNGenome(self.outputs, tuple(self.acts[a:b].tolist()), tuple(edges))
+
+    def __iter__(self) -> Iterator[CPPNGenome]:
+        acts, nodes = self.acts.tolist(), self.node_offsets.tolist()
+        edges = list(zip(self.src.tolist(), self.dst.tolist(), self.gene.tolist()))
+        offsets = self.edge_offsets.tolist()
+        for k in range(len(self)):
+            yield CPPNGenome(
+                self.outputs,
+                tuple(acts[nodes[k] : nodes[k + 1]]),
+                tuple(edges[offsets[k] : offsets[k + 1]]),
+            )
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CPPNBatch):
+            return len(self) == len(other) and (
+                not len(self)
+                or self.outputs == other.outputs
+                and all(np.array_equal(getattr(self, f), getattr(other, f))
+                        for f in ("node_count", "acts", "edge_count", "src", "dst", "gene"))
+            )  # fmt: skip
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking: equality is by value
+
+    def __repr__(self) -> str:
+        return (f"CPPNBatch({len(self)} genomes, {self.outputs} outputs, "
+                f"{len(self.acts)} nodes, {len(self.gene)} edges)")  # fmt: skip
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def take(self, index: np.ndarray) -> CPPNBatch:
+        """The genomes at ``index`` (any order, repeats allowed)."""
+        index = np.asarray(index, np.int64).reshape(-1)
+        nodes = _segments(self.node_offsets[index], self.node_count[index])
+        edges = _segments(self.edge_offsets[index], self.edge_count[index])
+        return CPPNBatch(
+            self.outputs, self.node_count[index], self.acts[nodes], self.edge_count[index],
+            self.src[edges], self.dst[edges], self.gene[edges],
+        )  # fmt: skip
+
+    def range(self, lo: int, hi: int) -> CPPNBatch:
+        """Genomes ``lo .. hi - 1``: views, nothing copied."""
+        a, b = self.node_offsets[lo], self.node_offsets[hi]
+        c, d = self.edge_offsets[lo], self.edge_offsets[hi]
+        return CPPNBatch(
+            self.outputs, self.node_count[lo:hi], self.acts[a:b], self.edge_count[lo:hi],
+            self.src[c:d], self.dst[c:d], self.gene[c:d],
+        )  # fmt: skip
 
     @staticmethod
-    def _blocks(generator: torch.Generator, block: int) -> Iterator[float]:
-        while True:  # a block is drawn when the previous one is used up
-            yield from torch.rand(
-                block, generator=generator, dtype=torch.float64, device=generator.device
-            ).tolist()
+    def concat(batches: Sequence[CPPNBatch]) -> CPPNBatch:
+        """The batches one after another (all with the same outputs)."""
+        full = [b for b in batches if len(b)]
+        if not full:
+            return batches[0]
+        if len({b.outputs for b in full}) > 1:
+            raise ValueError("cannot join genomes with different numbers of outputs")
 
-    def __call__(self) -> float:
-        return self.next()
+        def cat(field: str) -> np.ndarray:
+            return np.concatenate([getattr(b, field) for b in full])
 
-    def index(self, k: int) -> int:
-        """Uniform integer in ``[0, k)``."""
-        return min(int(self.next() * k), k - 1)
+        fields = ("node_count", "acts", "edge_count", "src", "dst", "gene")
+        return CPPNBatch(full[0].outputs, *(cat(f) for f in fields))
+
+
+class _Draws:
+    """U[0, 1) float64 numbers from a ``torch.Generator``, as numpy arrays: the same
+    generator state gives the same numbers."""
+
+    def __init__(self, generator: torch.Generator):
+        self.generator = generator
+
+    def __call__(self, n: int) -> np.ndarray:
+        u = torch.rand(n, generator=self.generator, dtype=torch.float64,
+                       device=self.generator.device)  # fmt: skip
+        return u.cpu().numpy()
+
+    def index(self, k: np.ndarray) -> np.ndarray:
+        """A uniform integer in ``[0, k[i])`` for every ``k[i] >= 1``."""
+        return np.minimum((self(len(k)) * k).astype(np.int64), k - 1)
 
 
 # -- rendering: inputs, activations, colour --------------------------------------------------
@@ -397,60 +595,79 @@ def _lanes(device: torch.device) -> int:
 
 # -- the batched render plan -----------------------------------------------------------------
 
+# Per activation, a factor folded into the node's in-edge weights so that the activation is
+# one tensor op: the rescaled sigmoid 2 sigmoid(p) - 1 is tanh(p / 2), and the clipped
+# linear clip(p, -3, 3) / 3 is clip(p / 3, -1, 1).
+_FOLD = np.array([1.0, 0.5, 1.0, 1.0 / 3.0])
+
+
+def _activate_into(act: int, pre: torch.Tensor, out: torch.Tensor, zero: torch.Tensor) -> None:
+    """``out = af(pre)`` for a pre-activation whose weights carry ``_FOLD[act]``; ``zero``
+    is a 0-d zero of their dtype and device."""
+    if act == 0:  # sine
+        torch.sin(pre, out=out)
+    elif act == 1:  # sigmoid rescaled to (-1, 1)
+        torch.tanh(pre, out=out)
+    elif act == 2:  # Gaussian: -x^2 (one op, from zero), capped as in _activate_
+        cap = 69.0 if pre.dtype == torch.float32 else 690.0
+        torch.addcmul(zero, pre, pre, value=-1.0, out=out).clamp_(min=-cap).exp_()
+    elif act == 3:  # linear, clipped
+        torch.clamp(pre, -1.0, 1.0, out=out)
+    else:
+        raise ValueError(f"activation id {act}")
+
 
 @dataclass
 class _Level:
     """The nodes of one depth: value-table rows ``start .. stop``.
 
-    Their pre-activations are ``matrix @ values[:start]``: a sparse CSR matrix holding
-    every in-edge weight (parallel edges merged) whose sources all sit in earlier rows.
-    Rows are sorted by activation, so ``acts`` lists one ``(activation, lo, hi)`` slice,
-    relative to ``start``, per activation present.
+    Row ``start + r``'s pre-activation is ``sum weights[k] * values[index[k]]`` over ``k``
+    in ``offsets[r] .. offsets[r + 1]``, in that order: an embedding bag over the rows
+    above. Rows are sorted by activation, so ``acts`` lists one ``(activation, lo, hi)``
+    slice, relative to ``start``, per activation present.
     """
 
     start: int
     stop: int
-    matrix: torch.Tensor
+    index: torch.Tensor
+    offsets: torch.Tensor
+    weights: torch.Tensor
     acts: list[tuple[int, int, int]]
 
 
 @dataclass
 class _Plan:
-    rows: int  # value-table rows: the 4 shared input rows, then every non-input node
+    rows: int  # value-table rows: the 4 shared input rows, then the nodes
     levels: list[_Level]
     out_rows: torch.Tensor  # (N * O,) long: each genome's output rows
 
 
-def _plan(genomes: Sequence[CPPNGenome], dtype: torch.dtype, device: torch.device) -> _Plan:
+def _plan(batch: CPPNBatch, dtype: torch.dtype, device: torch.device) -> _Plan:
     """Pack a batch, whatever its topologies, into one value table: 4 shared input rows,
-    then every non-input node of every genome, sorted by (depth, activation, genome, node).
+    then the distinct depth-1 nodes, then every deeper node, sorted by (depth, activation,
+    genome, node). All of it is numpy over the whole batch; the only Python loops run once
+    per depth.
 
-    All of it is numpy over the flattened batch; the only Python loop runs once per depth.
-    A node's sources keep the same relative order whatever else is
-    in the batch, so a genome renders to the same bits alone or in any batch.
+    A depth-1 node reads the inputs only, so it is its activation and four input weights;
+    siblings bred from one champion share most of theirs, and equal ones get one row (in a
+    lenet-mnist run, 200 offspring have ~500 depth-1 nodes and ~150 distinct ones).
+
+    A node sums its in-edges in an order that its own genome fixes (by its sources' depth,
+    activation and id), so a genome renders to the same bits alone or in any batch.
     """
-    chain = itertools.chain.from_iterable
-    n_gen = len(genomes)
-    n_act = np.fromiter((len(g.activations) for g in genomes), np.int64, n_gen)
-    offset = np.zeros(n_gen + 1, np.int64)  # flat id of each genome's first non-input node
-    np.cumsum(n_act, out=offset[1:])
-    total = int(offset[-1])
-    acts = np.fromiter(chain(g.activations for g in genomes), np.int64, total)
-    n_edges = np.fromiter((len(g.edges) for g in genomes), np.int64, n_gen)
-    n_e = int(n_edges.sum())
-    flat = np.fromiter(chain(chain(g.edges for g in genomes)), np.float64, 3 * n_e)
-    flat = flat.reshape(n_e, 3)
-    shift = np.repeat(offset[:-1], n_edges)
-    # Node codes: an input's id 0..3, else 4 + its flat id.
-    src = flat[:, 0].astype(np.int64)
-    hidden_src = src >= N_INPUTS
-    src[hidden_src] += shift[hidden_src]
-    dst = flat[:, 1].astype(np.int64) + shift - N_INPUTS  # flat id of the target
+    na = len(ACTIVATIONS)
+    n_nodes = int(batch.node_offsets[-1])
+    acts = batch.acts
+    base = batch.per_edge(batch.node_offsets[:-1]) - N_INPUTS  # flat id = base + local id
+    src = batch.src
+    target = base + batch.dst
+    hidden = src >= N_INPUTS
+    source = np.where(hidden, base + src, 0)  # a hidden source's flat id
 
     # Longest-path depth by relaxation: a DAG settles after (max depth) rounds.
-    depth = np.ones(total, np.int64)
-    h_src, h_dst = src[hidden_src] - N_INPUTS, dst[hidden_src]
-    for _ in range(total + 1):
+    depth = np.ones(n_nodes, np.int64)
+    h_src, h_dst = source[hidden], target[hidden]
+    for _ in range(n_nodes + 1):
         new = depth.copy()
         np.maximum.at(new, h_dst, depth[h_src] + 1)
         if np.array_equal(new, depth):
@@ -458,57 +675,111 @@ def _plan(genomes: Sequence[CPPNGenome], dtype: torch.dtype, device: torch.devic
         depth = new
     else:
         raise ValueError("a genome has a cycle")
+    weight = (2.0 * WEIGHT_RANGE * batch.gene - WEIGHT_RANGE) * _FOLD[acts[target]]
 
-    order = np.lexsort((acts, depth))  # stable: ties stay in (genome, node) order
-    row = np.empty(total, np.int64)
-    row[order] = N_INPUTS + np.arange(total)
-    code_row = np.concatenate([np.arange(N_INPUTS), row])
-    rows = N_INPUTS + total
-    # CSR order is (target row, source row); parallel edges merge, summed in float64.
-    key, inverse = np.unique(row[dst] * rows + code_row[src], return_inverse=True)
-    weight = np.bincount(inverse.ravel(), 2.0 * WEIGHT_RANGE * flat[:, 2] - WEIGHT_RANGE,
-                         minlength=len(key))  # fmt: skip
-    crow = np.searchsorted(key // rows, np.arange(rows + 1))
-    col = torch.from_numpy(key % rows).to(device)
-    val = torch.from_numpy(weight).to(device=device, dtype=dtype)
+    # Every node's rank in (depth, activation, genome, node) order: deeper nodes take their
+    # rows in this order, and a node's sources are summed in it.
+    rank = np.empty(n_nodes, np.int64)
+    by_rank = np.argsort((depth * na + acts) * n_nodes + np.arange(n_nodes))
+    rank[by_rank] = np.arange(n_nodes)
+
+    # Depth 1: one row per distinct (activation, x, y, d and bias weights); parallel edges
+    # merge in float64, in edge order. Rows are sorted by activation.
+    first = depth == 1
+    n_first = int(first.sum())
+    into_first = first[target]
+    keys = np.zeros((n_first, 1 + N_INPUTS))
+    keys[:, 0] = acts[first]
+    at = (np.cumsum(first) - 1)[target[into_first]]
+    np.add.at(keys, (at, 1 + src[into_first]), weight[into_first])
+    unique, inverse = _unique_rows(keys)
+    n_unique = len(unique)
+    row = np.empty(n_nodes, np.int64)
+    row[first] = N_INPUTS + inverse
+    deep = by_rank[n_first:]
+    row[deep] = N_INPUTS + n_unique + np.arange(len(deep))
+    rows = N_INPUTS + n_unique + len(deep)
+
+    # Deeper nodes' in-edges, each node's in its sources' rank order (the same in any
+    # batch); parallel edges stay apart, in edge order.
+    e = np.flatnonzero(~into_first)
+    t_row = row[target[e]]
+    s_rank = np.where(hidden, N_INPUTS + rank[source], src)[e]
+    if rows * (n_nodes + N_INPUTS) * (len(src) + 1) < 1 << 62:
+        order = np.argsort((t_row * (n_nodes + N_INPUTS) + s_rank) * len(src) + e)
+    else:  # a batch far too large for one int64 key
+        order = np.lexsort((e, s_rank, t_row))
+    e = e[order]
+    r1, c1 = np.nonzero(unique[:, 1:])  # depth 1: the nonzero input weights, x to bias
+    entry_row = np.concatenate([N_INPUTS + r1, t_row[order]])
+    col = np.concatenate([c1, np.where(hidden, row[source], src)[e]])
+    val = np.concatenate([unique[r1, 1 + c1], weight[e]])
+    crow = _offsets(np.bincount(entry_row, minlength=rows))
 
     # Row boundaries of every (depth, activation) group, in one search.
-    na = len(ACTIVATIONS)
-    group = (depth * na + acts)[order]
+    group = np.concatenate([unique[:, 0].astype(np.int64) + na, depth[deep] * na + acts[deep]])
     cut = (N_INPUTS + np.searchsorted(group, np.arange((group[-1] // na + 1) * na + 1))).tolist()
-    crow_t = torch.from_numpy(crow).to(device)
-    levels = []
-    with warnings.catch_warnings():  # "sparse CSR support is in beta"
-        warnings.simplefilter("ignore")
-        for d in range(1, len(cut) // na):
-            lo, hi = cut[d * na], cut[d * na + na]
-            a, b = int(crow[lo]), int(crow[hi])
-            matrix = torch.sparse_csr_tensor(
-                crow_t[lo : hi + 1] - a, col[a:b], val[a:b], size=(hi - lo, lo),
-                check_invariants=False,
-            )  # fmt: skip
-            acts_ = [(k, cut[d * na + k] - lo, cut[d * na + k + 1] - lo) for k in range(na)]
-            levels.append(_Level(lo, hi, matrix, [g for g in acts_ if g[2] > g[1]]))
+    lo, hi = np.array(cut[na:-1:na]), np.array(cut[2 * na :: na])  # each depth's rows
+    bags = _segments(lo, hi - lo + 1)  # each depth's bag offsets, from 0
+    offsets = crow[bags] - np.repeat(crow[lo], hi - lo + 1)
+    as_tensor = functools.partial(torch.as_tensor, device=device)
+    levels = [
+        _Level(a, b, index, offs, weights,
+               [(k, cut[d * na + k] - a, cut[d * na + k + 1] - a) for k in range(na)
+                if cut[d * na + k + 1] > cut[d * na + k]])
+        for d, a, b, index, offs, weights in zip(
+            itertools.count(1), lo.tolist(), hi.tolist(),
+            as_tensor(col).split((crow[hi] - crow[lo]).tolist()),
+            as_tensor(offsets).split((hi - lo + 1).tolist()),
+            as_tensor(val, dtype=dtype).split((crow[hi] - crow[lo]).tolist()),
+        )
+    ]  # fmt: skip
 
-    n_out = genomes[0].outputs
-    out_rows = row[offset[:-1, None] + np.arange(n_out)[None, :]].reshape(-1)
-    return _Plan(rows, levels, torch.from_numpy(out_rows).to(device))
+    out = row[batch.node_offsets[:-1, None] + np.arange(batch.outputs)[None, :]].reshape(-1)
+    return _Plan(rows, levels, torch.from_numpy(out).to(device))
+
+
+def _row_hash(keys: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row of a float64 array ``(M, 5)`` whose first column is a
+    small integer, which fills the top 4 bits: hashes sort by that column first."""
+    bits = keys[:, 1:].view(np.uint64)
+    h = np.zeros(len(keys), np.uint64)
+    for k in range(bits.shape[1]):
+        h = (h ^ bits[:, k]) * np.uint64(0x9E3779B97F4A7C15)  # wraps, as meant
+    return (h >> np.uint64(4)) | (keys[:, 0].astype(np.uint64) << np.uint64(60))
+
+
+def _unique_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a float64 array ``(M, 5)`` whose first column is a small
+    integer, sorted by it, and each row's index among them: ``np.unique(keys, axis=0,
+    return_inverse=True)`` up to the order of rows with the same first column (and with
+    -0.0 apart from 0.0), 20 times faster. Rows are hashed; the hashes are then checked
+    against the rows, exactly."""
+    _, first, inverse = np.unique(_row_hash(keys), return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if not np.array_equal(keys[first][inverse], keys):  # a hash collision
+        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+        return unique, inverse.reshape(-1)
+    return keys[first], inverse
 
 
 def _evaluate(plan: _Plan, grid: torch.Tensor) -> torch.Tensor:
     """Run a plan over the pixels ``grid`` ``(4, P)``: the outputs ``(N * O, P)``.
 
-    Per depth, one sparse matrix product and one in-place activation per activation
-    present. Each pre-activation sums its in-edges in a fixed order, one pixel at a time,
-    so the result does not depend on the batch or on how the pixels are chunked.
+    Per depth, one embedding bag (the weighted sums) and one call per activation present.
+    Each pre-activation sums its in-edges in a fixed order, one pixel at a time, so the
+    result does not depend on the batch or on how the pixels are chunked.
     """
     values = torch.empty((plan.rows, grid.shape[1]), dtype=grid.dtype, device=grid.device)
     values[:N_INPUTS] = grid
+    zero = grid.new_zeros(())
     for level in plan.levels:
-        pre = values[level.start : level.stop]
-        torch.mm(level.matrix, values[: level.start], out=pre)
+        pre = nn.functional.embedding_bag(
+            level.index, values, level.offsets, mode="sum", per_sample_weights=level.weights,
+            include_last_offset=True,
+        )  # fmt: skip
         for act, lo, hi in level.acts:
-            _activate_(act, pre[lo:hi])
+            _activate_into(act, pre[lo:hi], values[level.start + lo : level.start + hi], zero)
     return values.index_select(0, plan.out_rows)
 
 
@@ -521,7 +792,7 @@ class CPPNEncoding:
     Args:
         channels: C: 1 (one grey output) or 3 (three outputs decoded as colour).
         size: image side H = W the images render at.
-        device: where images are rendered (genomes are Python objects).
+        device: where images are rendered (genomes stay in numpy arrays on the CPU).
         inputs: ``"normalized"`` (x, y in [-1, 1]) or ``"raw"`` (pixel indices 0..S-1, the
             released code). ``d`` is always normalised.
         colour: for 3 channels, ``"hls"`` (OpenCV 8-bit HLS with the hue wrap, the
@@ -638,30 +909,29 @@ class CPPNEncoding:
 
     # -- genomes -------------------------------------------------------------------------
 
-    def init(self, n: int, generator: torch.Generator) -> list[CPPNGenome]:
+    def init(self, n: int, generator: torch.Generator) -> CPPNBatch:
         """``n`` genomes: inputs fully connected to the outputs, weights U[-10, 10], a random
         activation on every output, no hidden node."""
         o = self.outputs_per_genome
-        u = _Uniforms(generator, n * (N_INPUTS * o + o))
-        genomes = []
-        for _ in range(n):
-            edges = tuple((i, N_INPUTS + k, u()) for i in range(N_INPUTS) for k in range(o))
-            acts = tuple(u.index(len(ACTIVATIONS)) for _ in range(o))
-            genomes.append(CPPNGenome(o, acts, edges))
-        return genomes
+        draw = _Draws(generator)
+        gene = draw(n * N_INPUTS * o)
+        acts = draw.index(np.full(n * o, len(ACTIVATIONS)))
+        src = np.tile(np.repeat(np.arange(N_INPUTS), o), n)  # edges (i, 4 + k), i outer
+        dst = np.tile(N_INPUTS + np.arange(o), N_INPUTS * n)
+        return CPPNBatch(o, np.full(n, o), acts, np.full(n, N_INPUTS * o), src, dst, gene)
 
     def vary(
         self,
-        parents: list[CPPNGenome],
+        parents: Sequence[CPPNGenome],
         generator: torch.Generator,
         generation: int = 0,
         *,
         counts: dict[str, int] | None = None,
-    ) -> list[CPPNGenome]:
+    ) -> CPPNBatch:
         """One mutated copy of each parent (the CPPN has no crossover).
 
         Args:
-            parents: the genomes to copy.
+            parents: the genomes to copy (a :class:`CPPNBatch` or any sequence of genomes).
             generator: the source of every random choice.
             generation: unused (the rates are constant, as in the released code).
             counts: if given, operator tallies are added to it: ``"<op>"`` counts the
@@ -671,82 +941,122 @@ class CPPNEncoding:
                 ``delete_node``; ``weights``/``weights_mutated`` and
                 ``activations``/``activations_resampled`` count genes seen and drawn.
         """
-        block = sum(len(p.edges) + len(p.activations) for p in parents) * 1.3 + 16 * len(parents)
-        u = _Uniforms(generator, int(block))
         tally = counts if counts is not None else {}
-        return [self._mutate(p, u, tally) for p in parents]
+        return self._mutate(self.batch(parents), _Draws(generator), tally)
 
-    def _mutate(self, genome: CPPNGenome, u: _Uniforms, counts: dict[str, int]) -> CPPNGenome:
-        def bump(key: str, k: int = 1) -> None:
-            counts[key] = counts.get(key, 0) + k
+    def _mutate(self, parents: CPPNBatch, draw: _Draws, counts: dict[str, int]) -> CPPNBatch:
+        """The released code's six operators, in its order (PAPER.md §3), each applied to
+        every genome of the batch at once."""
 
-        edges = list(genome.edges)
-        acts = list(genome.activations)
-        o = genome.outputs
-        n_act = len(ACTIVATIONS)
+        def bump(key: str, k: int | np.integer) -> None:
+            counts[key] = counts.get(key, 0) + int(k)
+
+        n, o, n_act = len(parents), parents.outputs, len(ACTIVATIONS)
+        node_count, acts = parents.node_count.copy(), parents.acts.copy()
+        edge_count, src, dst = parents.edge_count.copy(), parents.src, parents.dst
+        gene = parents.gene.copy()
 
         # 1. Weights: simplified polynomial mutation in genotype space, then clip.
+        hit = draw(len(gene)) < self.weight_rate
+        r = draw(int(hit.sum()))
         e = 1.0 / (self.eta_m + 1.0)
-        draw, rate, hits = u.next, self.weight_rate, 0
-        for k, (s, t, g) in enumerate(edges):
-            if draw() < rate:
-                r = draw()
-                delta = (2.0 * r) ** e - 1.0 if r < 0.5 else 1.0 - (2.0 * (1.0 - r)) ** e
-                edges[k] = (s, t, min(max(g + delta, 0.0), 1.0))
-                hits += 1
-        bump("weights_mutated", hits)
-        bump("weights", len(edges))
+        low = r < 0.5
+        delta = np.empty_like(r)
+        delta[low] = (2.0 * r[low]) ** e - 1.0
+        delta[~low] = 1.0 - (2.0 * (1.0 - r[~low])) ** e
+        gene[hit] = np.clip(gene[hit] + delta, 0.0, 1.0)
+        bump("weights", len(gene))
+        bump("weights_mutated", hit.sum())
 
         # 2. Activations: resampled uniformly (may come back the same).
-        rate, hits = self.activation_rate, 0
-        for k in range(len(acts)):
-            if draw() < rate:
-                acts[k] = u.index(n_act)
-                hits += 1
-        bump("activations_resampled", hits)
+        hit = draw(len(acts)) < self.activation_rate
+        acts[hit] = draw.index(np.full(int(hit.sum()), n_act))
         bump("activations", len(acts))
+        bump("activations_resampled", hit.sum())
 
         # 3. Add connection: source any non-output node; target any non-input node that is
         #    neither the source nor one of its ancestors, so no cycle can form.
-        if u() < self.add_connection_rate:
-            bump("add_connection")
-            n_nodes = N_INPUTS + len(acts)
-            sources = [*range(N_INPUTS), *range(N_INPUTS + o, n_nodes)]
-            src = sources[u.index(len(sources))]
-            banned = _ancestors(src, edges)
-            targets = [v for v in range(N_INPUTS, n_nodes) if v not in banned]
-            if targets:
-                edges.append((src, targets[u.index(len(targets))], u()))
-                bump("add_connection_done")
+        chosen = np.flatnonzero(draw(n) < self.add_connection_rate)
+        bump("add_connection", len(chosen))
+        if len(chosen):
+            k = draw.index(N_INPUTS + node_count[chosen] - o)
+            source = np.where(k < N_INPUTS, k, k + o)  # skip the outputs
+            # Mark each source's ancestors, itself included, walking edges backwards until
+            # nothing changes (once per depth); nodes are numbered genome by genome.
+            base = _offsets(N_INPUTS + node_count)
+            mark = np.zeros(int(base[-1]), bool)
+            mark[base[chosen] + source] = True
+            genome = np.repeat(np.arange(n), edge_count)
+            mine = np.zeros(n, bool)
+            mine[chosen] = True
+            walk = mine[genome]
+            from_, to = (base[genome] + src)[walk], (base[genome] + dst)[walk]
+            while (grow := mark[to] & ~mark[from_]).any():
+                mark[from_[grow]] = True
+            # The j-th unmarked non-input node of each chosen genome.
+            free = ~mark[_segments(base[chosen] + N_INPUTS, node_count[chosen])]
+            n_free = np.add.reduceat(free, _offsets(node_count[chosen])[:-1], dtype=np.int64)
+            j = draw.index(np.maximum(n_free, 1))
+            new_gene = draw(len(chosen))
+            seen = np.cumsum(free)
+            start = _offsets(node_count[chosen])[:-1]
+            before = seen[start] - free[start]
+            target = N_INPUTS + np.searchsorted(seen, before + j + 1) - start
+            ok = n_free > 0
+            src, dst, gene, edge_count = _append_edges(
+                src, dst, gene, edge_count, chosen[ok], source[ok], target[ok], new_gene[ok]
+            )
+            bump("add_connection_done", ok.sum())
 
         # 4. Delete connection: one random edge.
-        if u() < self.delete_connection_rate:
-            bump("delete_connection")
-            if edges:
-                del edges[u.index(len(edges))]
-                bump("delete_connection_done")
+        chosen = np.flatnonzero(draw(n) < self.delete_connection_rate)
+        bump("delete_connection", len(chosen))
+        chosen = chosen[edge_count[chosen] > 0]
+        gone = _offsets(edge_count)[chosen] + draw.index(edge_count[chosen])
+        src, dst, gene = np.delete(src, gone), np.delete(dst, gone), np.delete(gene, gone)
+        edge_count[chosen] -= 1
+        bump("delete_connection_done", len(chosen))
 
         # 5. Add node: split a random edge; both halves keep its weight.
-        if u() < self.add_node_rate:
-            bump("add_node")
-            if edges:
-                s, t, g = edges.pop(u.index(len(edges)))
-                new = N_INPUTS + len(acts)
-                acts.append(u.index(n_act))
-                edges += [(s, new, g), (new, t, g)]
-                bump("add_node_done")
+        chosen = np.flatnonzero(draw(n) < self.add_node_rate)
+        bump("add_node", len(chosen))
+        chosen = chosen[edge_count[chosen] > 0]
+        split = _offsets(edge_count)[chosen] + draw.index(edge_count[chosen])
+        s, t, g = src[split], dst[split], gene[split]
+        new = N_INPUTS + node_count[chosen]
+        acts = np.insert(acts, _offsets(node_count)[1:][chosen],
+                         draw.index(np.full(len(chosen), n_act)))  # fmt: skip
+        node_count[chosen] += 1
+        src, dst, gene = np.delete(src, split), np.delete(dst, split), np.delete(gene, split)
+        edge_count[chosen] -= 1
+        src, dst, gene, edge_count = _append_edges(
+            src, dst, gene, edge_count, np.repeat(chosen, 2),
+            np.stack([s, new], 1).ravel(), np.stack([new, t], 1).ravel(), np.repeat(g, 2),
+        )  # fmt: skip
+        bump("add_node_done", len(chosen))
 
         # 6. Delete node: a random hidden node and its edges; later ids shift down by one.
-        if u() < self.delete_node_rate:
-            bump("delete_node")
-            hidden = len(acts) - o
-            if hidden:
-                v = N_INPUTS + o + u.index(hidden)
-                edges = [(s - (s > v), t - (t > v), g) for s, t, g in edges if s != v and t != v]
-                del acts[v - N_INPUTS]
-                bump("delete_node_done")
+        chosen = np.flatnonzero(draw(n) < self.delete_node_rate)
+        bump("delete_node", len(chosen))
+        hidden = node_count - o
+        chosen = chosen[hidden[chosen] > 0]
+        victim = np.full(n, np.iinfo(np.int64).max)  # per genome; none: above every id
+        victim[chosen] = N_INPUTS + o + draw.index(hidden[chosen])
+        v = np.repeat(victim, edge_count)
+        keep = (src != v) & (dst != v)
+        src, dst = (src - (src > v))[keep], (dst - (dst > v))[keep]
+        gene = gene[keep]
+        edge_count = np.bincount(np.repeat(np.arange(n), edge_count)[keep], minlength=n)
+        acts = np.delete(acts, _offsets(node_count)[chosen] + victim[chosen] - N_INPUTS)
+        node_count[chosen] -= 1
+        bump("delete_node_done", len(chosen))
 
-        return CPPNGenome(o, tuple(acts), tuple(edges))
+        return CPPNBatch(o, node_count, acts, edge_count, src, dst, gene)
+
+    def batch(self, genomes: Sequence[CPPNGenome]) -> CPPNBatch:
+        """``genomes`` as a :class:`CPPNBatch` (itself if it is one); ``ValueError`` if a
+        genome is malformed or has another number of outputs than this encoding's."""
+        return CPPNBatch.from_genomes(genomes, self.outputs_per_genome)
 
     # -- rendering -----------------------------------------------------------------------
 
@@ -755,38 +1065,43 @@ class CPPNEncoding:
         check_positive_int("render size", size)
         dtype = getattr(torch, self.dtype)
         o = self.outputs_per_genome
-        if any(g.outputs != o for g in genomes):
-            raise ValueError(f"genomes must have {o} outputs for {self.channels} channels")
+        batch = self.batch(genomes)
         out_dtype = torch.float32 if decoded else dtype
-        if not genomes:
+        if not len(batch):
             return torch.empty((0, o, size, size), dtype=out_dtype, device=self.device)
         p = size * size
         lanes = _lanes(self.device)
         grid = _input_grid(size, self.inputs, dtype, self.device, lanes)
         padded = grid.shape[1]
-        out = torch.empty((len(genomes), o, p), dtype=out_dtype, device=self.device)
-        for lo, hi in self._groups(genomes, padded):
-            plan = _plan(genomes[lo:hi], dtype, self.device)
+        out = torch.empty((len(batch), o, p), dtype=out_dtype, device=self.device)
+        for lo, hi in self._groups(batch, padded):
+            part = batch if (lo, hi) == (0, len(batch)) else batch.range(lo, hi)
+            plan = _plan(part, dtype, self.device)
             # Pixel chunks only where one run of genomes is too large for chunk_elements.
             width = max(1, self.chunk_elements // plan.rows // lanes) * lanes
             for a in range(0, p, width):
                 res = _evaluate(plan, grid[:, a : a + width]).view(hi - lo, o, -1)
-                if decoded:
-                    res = decode(res, self.colour)
-                out[lo:hi, :, a : a + width] = res[:, :, : p - a]
-        return out.view(len(genomes), o, size, size)
+                dst = out[lo:hi, :, a : a + width]
+                res = res[:, :, : dst.shape[2]]
+                if not decoded:
+                    dst.copy_(res)
+                elif o == 1 and res.dtype == out_dtype:  # grey: decode's ops, in place
+                    torch.mul(res, 255.0, out=dst).abs_().floor_().div_(255.0)
+                else:
+                    dst.copy_(decode(res, self.colour))
+        return out.view(len(batch), o, size, size)
 
-    def _groups(self, genomes: Sequence[CPPNGenome], pixels: int) -> Iterator[tuple[int, int]]:
+    def _groups(self, batch: CPPNBatch, pixels: int) -> Iterator[tuple[int, int]]:
         """Consecutive ranges ``[lo, hi)`` of genomes whose value table over all ``pixels``
         fits ``chunk_elements`` (a range holds one genome at least)."""
-        cap = self.chunk_elements // pixels
-        lo, rows = 0, N_INPUTS
-        for i, g in enumerate(genomes):
-            rows += len(g.activations)
-            if rows > cap and i > lo:
-                yield lo, i
-                lo, rows = i, N_INPUTS + len(g.activations)
-        yield lo, len(genomes)
+        nodes = batch.node_offsets
+        room = self.chunk_elements // pixels - N_INPUTS  # node rows a range may have
+        lo = 0
+        while lo < len(batch):
+            hi = int(np.searchsorted(nodes, nodes[lo] + room, side="right")) - 1
+            hi = min(max(hi, lo + 1), len(batch))
+            yield lo, hi
+            lo = hi
 
     def outputs(self, genomes: Sequence[CPPNGenome], *, size: int | None = None) -> torch.Tensor:
         """Un-quantised network outputs ``(N, O, S, S)`` in [-1, 1], in ``dtype``, on
@@ -805,26 +1120,26 @@ class CPPNEncoding:
 
     # -- batches -------------------------------------------------------------------------
 
-    def take(self, genomes: list[CPPNGenome], index: torch.Tensor) -> list[CPPNGenome]:
-        return [genomes[i] for i in index.tolist()]
+    def take(self, genomes: Sequence[CPPNGenome], index: torch.Tensor) -> CPPNBatch:
+        return self.batch(genomes).take(index.cpu().numpy())
 
-    def cat(self, a: list[CPPNGenome], b: list[CPPNGenome]) -> list[CPPNGenome]:
-        return [*a, *b]
+    def cat(self, a: Sequence[CPPNGenome], b: Sequence[CPPNGenome]) -> CPPNBatch:
+        return CPPNBatch.concat([self.batch(a), self.batch(b)])
 
     def put(
-        self, champions: list[CPPNGenome], index: torch.Tensor, newcomers: list[CPPNGenome]
-    ) -> list[CPPNGenome]:
-        """``champions`` with ``newcomers[j]`` at ``index[j]`` (a new list; genomes are
-        immutable, so nothing is copied but references)."""
-        out = list(champions)
-        for i, g in zip(index.tolist(), newcomers, strict=True):
-            out[i] = g
-        return out
+        self, champions: Sequence[CPPNGenome], index: torch.Tensor, newcomers: Sequence[CPPNGenome]
+    ) -> CPPNBatch:
+        """``champions`` with ``newcomers[j]`` at ``index[j]`` (a new batch)."""
+        champions = self.batch(champions)
+        k = len(champions)
+        order = np.arange(k)
+        order[index.cpu().numpy()] = k + np.arange(len(newcomers))
+        return self.cat(champions, newcomers).take(order)
 
-    def count(self, genomes: list[CPPNGenome]) -> int:
+    def count(self, genomes: Sequence[CPPNGenome]) -> int:
         return len(genomes)
 
-    def save(self, genomes: list[CPPNGenome], path: Path) -> None:
+    def save(self, genomes: Sequence[CPPNGenome], path: Path) -> None:
         """JSON: node and edge lists per genome; genes round-trip exactly."""
         doc = {
             "format": FORMAT,
@@ -835,7 +1150,7 @@ class CPPNEncoding:
         }
         _io.write_text(path, json.dumps(doc, separators=(",", ":")) + "\n")
 
-    def load(self, path: Path) -> list[CPPNGenome]:
+    def load(self, path: Path) -> CPPNBatch:
         try:
             doc = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
@@ -859,4 +1174,25 @@ class CPPNEncoding:
                     f"{self.channels}-channel images need {self.outputs_per_genome}"
                 )
             genomes.append(genome)
-        return genomes
+        return self.batch(genomes)
+
+
+def _append_edges(
+    src: np.ndarray,
+    dst: np.ndarray,
+    gene: np.ndarray,
+    edge_count: np.ndarray,
+    genomes: np.ndarray,
+    s: np.ndarray,
+    t: np.ndarray,
+    g: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Edges ``(s, t, g)`` appended to the edge lists of ``genomes`` (ascending; a genome
+    named twice gets its edges in the order given): the new flat arrays and counts."""
+    at = _offsets(edge_count)[1:][genomes]
+    return (
+        np.insert(src, at, s),
+        np.insert(dst, at, t),
+        np.insert(gene, at, g),
+        edge_count + np.bincount(genomes, minlength=len(edge_count)),
+    )
