@@ -538,6 +538,17 @@ def test_grey_bytes_are_taken_in_the_outputs_own_precision():
     assert levels == [254, 100, 3]
 
 
+@pytest.mark.parametrize(("channels", "colour", "dtype"),
+                         [(1, "hls", torch.float32), (1, "hls", torch.float64),
+                          (3, "hls", torch.float32), (3, "hsv", torch.float64)])  # fmt: skip
+def test_decode_into_a_given_tensor_is_decode(channels, colour, dtype):
+    g = torch.Generator().manual_seed(95)
+    outputs = (torch.rand(6, channels, 9, 9, generator=g, dtype=dtype) * 2 - 1)[..., :7]
+    out = torch.full((6, channels, 9, 7), -1.0)
+    assert decode(outputs, colour, out=out) is out
+    assert torch.equal(out, decode(outputs, colour))
+
+
 def test_colour_decodes_absolute_outputs():
     out = torch.rand(2, 3, 5, 5, generator=gen(71)) * 2 - 1
     for colour in ("hls", "hsv"):

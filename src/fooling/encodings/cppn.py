@@ -538,18 +538,25 @@ def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
     return (torch.round(rgb * 255.0).clamp_(0.0, 255.0) / 255.0).movedim(0, 1).contiguous()
 
 
-def decode(outputs: torch.Tensor, colour: str = "hls") -> torch.Tensor:
+def decode(
+    outputs: torch.Tensor, colour: str = "hls", *, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Network outputs ``(N, O, ...)`` -> images ``(N, C, ...)`` float32 on 8-bit levels.
 
     One output: grey ``|trunc(255 out)| / 255``. Three: ``colour="hls"`` reads the bytes
     ``|trunc(255 out)|`` as OpenCV HLS (:func:`hls_bytes_to_rgb`); ``"hsv"`` reads
-    ``|out|`` as HSV (:func:`hsv_to_rgb`). Channels come out in RGB order.
+    ``|out|`` as HSV (:func:`hsv_to_rgb`). Channels come out in RGB order. With ``out``
+    (float32, the images' shape), the images are written there and it is returned.
     """
     if outputs.shape[1] == 1:
-        return _bytes(outputs) / 255.0
-    if colour == "hls":
-        return hls_bytes_to_rgb(_bytes(outputs))
-    return hsv_to_rgb(outputs.to(torch.float32).abs().clamp_(max=1.0))
+        if out is not None and outputs.dtype == torch.float32:  # the same ops, in place
+            return torch.mul(outputs, 255.0, out=out).abs_().floor_().div_(255.0)
+        images = _bytes(outputs) / 255.0
+    elif colour == "hls":
+        images = hls_bytes_to_rgb(_bytes(outputs))
+    else:
+        images = hsv_to_rgb(outputs.to(torch.float32).abs().clamp_(max=1.0))
+    return images if out is None else out.copy_(images)
 
 
 def _render_reference(
@@ -995,11 +1002,11 @@ class CPPNEncoding:
                 mark[from_[grow]] = True
             # The j-th unmarked non-input node of each chosen genome.
             free = ~mark[_segments(base[chosen] + N_INPUTS, node_count[chosen])]
-            n_free = np.add.reduceat(free, _offsets(node_count[chosen])[:-1], dtype=np.int64)
+            start = _offsets(node_count[chosen])[:-1]  # each chosen genome's first node
+            n_free = np.add.reduceat(free, start, dtype=np.int64)
             j = draw.index(np.maximum(n_free, 1))
             new_gene = draw(len(chosen))
             seen = np.cumsum(free)
-            start = _offsets(node_count[chosen])[:-1]
             before = seen[start] - free[start]
             target = N_INPUTS + np.searchsorted(seen, before + j + 1) - start
             ok = n_free > 0
@@ -1083,12 +1090,10 @@ class CPPNEncoding:
                 res = _evaluate(plan, grid[:, a : a + width]).view(hi - lo, o, -1)
                 dst = out[lo:hi, :, a : a + width]
                 res = res[:, :, : dst.shape[2]]
-                if not decoded:
-                    dst.copy_(res)
-                elif o == 1 and res.dtype == out_dtype:  # grey: decode's ops, in place
-                    torch.mul(res, 255.0, out=dst).abs_().floor_().div_(255.0)
+                if decoded:
+                    decode(res, self.colour, out=dst)
                 else:
-                    dst.copy_(decode(res, self.colour))
+                    dst.copy_(res)
         return out.view(len(batch), o, size, size)
 
     def _groups(self, batch: CPPNBatch, pixels: int) -> Iterator[tuple[int, int]]:
