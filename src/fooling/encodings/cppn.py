@@ -240,8 +240,8 @@ class CPPNBatch(Sequence[CPPNGenome]):
         gene: ``(sum edge_count,)`` weight genes in [0, 1].
     """
 
-    __slots__ = ("outputs", "node_count", "acts", "edge_count", "src", "dst", "gene",
-                 "node_offsets", "edge_offsets")  # fmt: skip
+    ARRAYS = ("node_count", "acts", "edge_count", "src", "dst", "gene")  # the constructor's
+    __slots__ = ("outputs", *ARRAYS, "node_offsets", "edge_offsets")
 
     def __init__(
         self,
@@ -352,7 +352,7 @@ class CPPNBatch(Sequence[CPPNGenome]):
                 not len(self)
                 or self.outputs == other.outputs
                 and all(np.array_equal(getattr(self, f), getattr(other, f))
-                        for f in ("node_count", "acts", "edge_count", "src", "dst", "gene"))
+                        for f in self.ARRAYS)
             )  # fmt: skip
         if isinstance(other, Sequence) and not isinstance(other, str | bytes):
             return len(self) == len(other) and all(a == b for a, b in zip(self, other))
@@ -397,8 +397,7 @@ class CPPNBatch(Sequence[CPPNGenome]):
         def cat(field: str) -> np.ndarray:
             return np.concatenate([getattr(b, field) for b in full])
 
-        fields = ("node_count", "acts", "edge_count", "src", "dst", "gene")
-        return CPPNBatch(full[0].outputs, *(cat(f) for f in fields))
+        return CPPNBatch(full[0].outputs, *(cat(f) for f in CPPNBatch.ARRAYS))
 
 
 class _Draws:
@@ -1019,7 +1018,7 @@ class CPPNEncoding:
         chosen = np.flatnonzero(draw(n) < self.delete_connection_rate)
         bump("delete_connection", len(chosen))
         chosen = chosen[edge_count[chosen] > 0]
-        gone = _offsets(edge_count)[chosen] + draw.index(edge_count[chosen])
+        gone = _random_edges(edge_count, chosen, draw)
         src, dst, gene = np.delete(src, gone), np.delete(dst, gone), np.delete(gene, gone)
         edge_count[chosen] -= 1
         bump("delete_connection_done", len(chosen))
@@ -1028,7 +1027,7 @@ class CPPNEncoding:
         chosen = np.flatnonzero(draw(n) < self.add_node_rate)
         bump("add_node", len(chosen))
         chosen = chosen[edge_count[chosen] > 0]
-        split = _offsets(edge_count)[chosen] + draw.index(edge_count[chosen])
+        split = _random_edges(edge_count, chosen, draw)
         s, t, g = src[split], dst[split], gene[split]
         new = N_INPUTS + node_count[chosen]
         acts = np.insert(acts, _offsets(node_count)[1:][chosen],
@@ -1180,6 +1179,11 @@ class CPPNEncoding:
                 )
             genomes.append(genome)
         return self.batch(genomes)
+
+
+def _random_edges(edge_count: np.ndarray, genomes: np.ndarray, draw: _Draws) -> np.ndarray:
+    """The flat index of one uniformly drawn edge of each of ``genomes`` (each has one)."""
+    return _offsets(edge_count)[genomes] + draw.index(edge_count[genomes])
 
 
 def _append_edges(
