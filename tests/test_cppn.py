@@ -16,6 +16,7 @@ from fooling.encodings.cppn import (
     CPPNBatch,
     CPPNEncoding,
     CPPNGenome,
+    _hls_formula,
     _input_grid,
     _plan,
     _render_reference,
@@ -514,6 +515,15 @@ def test_hls_matches_opencv_on_all_2_to_the_24_inputs():
     t = torch.from_numpy(hls).permute(2, 0, 1)[None].float()
     ours = (hls_bytes_to_rgb(t)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
     assert np.array_equal(ours, expected)
+
+
+def test_hls_lookup_is_the_float32_formula_on_all_2_to_the_24_inputs():
+    i = torch.arange(1 << 24)
+    hls = torch.stack([i >> 16, (i >> 8) & 255, i & 255]).view(1, 3, 4096, 4096)
+    out = torch.full(hls.shape, -1.0)
+    assert hls_bytes_to_rgb(hls.to(torch.uint8), out=out) is out
+    assert torch.equal(out, _hls_formula(hls))
+    assert torch.equal(hls_bytes_to_rgb(hls.double()), out)  # any dtype of whole bytes
 
 
 def test_hsv_matches_colorsys():
