@@ -9,9 +9,10 @@ on the same device; the share of identical 8-bit pixel values is printed as a ch
 By default: 28x28 grey (MNIST) and 256x256 colour (ImageNet, HLS), then a real lenet-mnist
 CPPN run: render time / generation time inside it, and the ratio on its last offspring.
 Ratios only, no asserts. On a CPU the 256x256 ratio is bounded by arithmetic: both
-renderers then spend their time in the same per-pixel maths (the reference's ops are
-vectorised over 65,536 pixels), and batching mainly removes per-node overhead: the
-benchmark prints that overhead, the reference's time at 1x1 (the same ops on one pixel).
+renderers then spend their time in the same per-pixel maths and colour decoding (the
+reference's ops are vectorised over 65,536 pixels), and batching mainly removes per-node
+overhead: the benchmark prints that overhead, the reference's time at 1x1 (the same ops on
+one pixel).
 The run's line gives the render time a generation would need for the share goal.
 
 Run: python benchmarks/cppn_render.py [--genomes 200] [--mutations 30] [--device cuda]
