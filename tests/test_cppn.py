@@ -345,6 +345,16 @@ def test_a_genome_renders_to_the_same_bits_in_any_batch_chunking_and_thread_coun
     assert torch.equal(enc.render(pop), decode(whole, enc.colour))
 
 
+def test_large_images_render_in_runs_of_genomes_over_pixel_chunks_to_the_same_bits():
+    enc = CPPNEncoding(channels=3, size=72, chunk_elements=1 << 30)
+    pop = grown(enc, 12, seed=41, lo=5, hi=15)
+    whole = enc.render(pop)  # one run over all pixels
+    enc.chunk_elements = 4096 * 40  # runs of a few genomes, each over two pixel chunks
+    runs = list(enc._groups(enc.batch(pop), 72 * 72))
+    assert 1 < len(runs) < len(pop) and all(hi - lo > 1 for lo, hi in runs[:-1])
+    assert torch.equal(enc.render(pop), whole)
+
+
 def offspring(enc: CPPNEncoding, parents: int, each: int, seed: int) -> CPPNBatch:
     """``each`` children of every one of ``parents`` grown genomes, as MAP-Elites breeds
     them: siblings share most of their parent's nodes."""
