@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from fooling import AscentConfig, EvolveConfig, create_classifier, evolve, resume
+from fooling.errors import ConfigError
+from fooling.experiments.retrain import RetrainConfig
 from fooling.rundir import read_png
 
 
@@ -224,3 +226,20 @@ def test_counts_must_be_positive_integers_and_true_is_not_one(value, tmp_path):
     ):
         with pytest.raises(ConfigError, match=f"must be a positive integer, got {value!r}"):
             make()
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        EvolveConfig(classes=(1, "3"), mean=(0.5,), std=(0.25,), encoding="cppn"),
+        AscentConfig.from_preset("hp-1", classes=(2, 4), steps=7),
+        RetrainConfig.from_preset("mnist-quick", classes=(0, 1)),
+    ],
+    ids=["evolve", "ascent", "retrain"],
+)
+def test_configs_round_trip_through_config_json_and_refuse_unknown_keys(cfg):
+    d = json.loads(json.dumps(cfg.to_dict()))
+    assert d["classes"] == list(cfg.classes)
+    assert type(cfg).from_dict(d) == cfg
+    with pytest.raises(ConfigError, match=r"^unknown config keys: bogus, typo$"):
+        type(cfg).from_dict({**d, "typo": 1, "bogus": 2})

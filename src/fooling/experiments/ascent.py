@@ -43,7 +43,7 @@ from ..search.gradient import (
     concat_results,
     result_to,
 )
-from .config import check_seed, check_user_model_options, load_classifier
+from .config import DictConfig, check_seed, check_user_model_options, load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ PRESET_HELP = {
 
 
 @dataclasses.dataclass(frozen=True)
-class AscentConfig:
+class AscentConfig(DictConfig):
     """A gradient-ascent run. Defaults: preset ``hp-1`` on ``lenet-mnist``, every class.
 
     Attributes:
@@ -172,10 +172,7 @@ class AscentConfig:
             raise UnknownNameError(
                 f"unknown preset {preset!r}; known presets: {', '.join(PRESETS)}"
             )
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(overrides) - known
-        if unknown:
-            raise ConfigError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        cls.check_keys(overrides)
         return cls(**{**PRESETS[preset], **overrides, "preset": preset})
 
     def search(self) -> GradientAscent:
@@ -206,24 +203,6 @@ class AscentConfig:
         options = {"input_size": self.input_size, "mean": self.mean, "std": self.std,
                    "labels": self.labels}  # fmt: skip
         return {k: v for k, v in options.items() if v is not None}
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        for key in ("classes", "mean", "std"):
-            d[key] = list(d[key]) if d[key] is not None else None
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> AscentConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        d = dict(d)
-        for key in ("classes", "mean", "std"):
-            if d.get(key) is not None:
-                d[key] = tuple(d[key])
-        return cls(**d)
 
 
 def mean_image(classifier: Classifier) -> torch.Tensor:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 
 from .. import distributed
 from ..encodings import ENCODINGS
@@ -13,9 +13,34 @@ from ..models import Classifier, create_classifier
 
 AUTOCAST = ("bf16", "fp16")
 
+_Config = TypeVar("_Config", bound="DictConfig")
+
+
+class DictConfig:
+    """``config.json`` for a frozen dataclass config whose sequences are tuples: they are
+    JSON lists in the file and tuples again when read back; unknown keys are refused."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # set by @dataclass on the subclass
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def check_keys(cls, keys: Iterable[str]) -> None:
+        """Raise a one-line ``ConfigError`` naming every key that is not a field."""
+        unknown = set(keys) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown config keys: {', '.join(sorted(unknown))}")
+
+    @classmethod
+    def from_dict(cls: type[_Config], d: Mapping[str, Any]) -> _Config:
+        cls.check_keys(d)
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
 
 @dataclasses.dataclass(frozen=True)
-class EvolveConfig:
+class EvolveConfig(DictConfig):
     """A MAP-Elites run (PAPER.md §4). Defaults: the paper's MNIST direct-encoding run.
 
     Attributes:
@@ -134,24 +159,6 @@ class EvolveConfig:
         if self.scramble:
             options["scramble"] = True
         return {k: v for k, v in options.items() if v is not None}
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        for key in ("classes", "mean", "std"):
-            d[key] = list(d[key]) if d[key] is not None else None
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EvolveConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        d = dict(d)
-        for key in ("classes", "mean", "std"):
-            if d.get(key) is not None:
-                d[key] = tuple(d[key])
-        return cls(**d)
 
 
 MAX_SEED = 2**63 - 1

@@ -329,10 +329,8 @@ class Evolution:
 def check_same_config(cfg: EvolveConfig, expect: Mapping[str, Any]) -> None:
     """Raise a one-line ``RunDirError`` naming the first field of ``expect`` that differs
     from ``cfg`` (``--seed 3 differs from the run's config (seed 0); ...``)."""
-    fields = {f.name for f in dataclasses.fields(EvolveConfig)}
+    EvolveConfig.check_keys(expect)
     for key, value in expect.items():
-        if key not in fields:
-            raise ConfigError(f"unknown config key {key!r}")
         stored = getattr(cfg, key)
         if isinstance(value, list):
             value = tuple(value)

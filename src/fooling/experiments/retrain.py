@@ -37,7 +37,7 @@ from ..encodings import create_encoding
 from ..errors import ConfigError, DataError, RunDirError, check_positive_int, first_line
 from ..models import Classifier, create_classifier
 from ..models.weights import resize_head
-from .config import EvolveConfig, check_seed
+from .config import DictConfig, EvolveConfig, check_seed
 from .evolve import Evolution
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ LENETS = ("lenet-mnist", "lenet-mnist-b")
 
 
 @dataclasses.dataclass(frozen=True)
-class RetrainConfig:
+class RetrainConfig(DictConfig):
     """A retraining experiment. Defaults: the paper's MNIST setting (PAPER.md §6).
 
     Attributes:
@@ -130,22 +130,8 @@ class RetrainConfig:
     def from_preset(cls, preset: str = "mnist", **overrides: Any) -> RetrainConfig:
         if preset not in PRESETS:
             raise ConfigError(f"unknown retrain preset {preset!r}; known: {', '.join(PRESETS)}")
+        cls.check_keys(overrides)
         return cls(**{**PRESETS[preset], "preset": preset, **overrides})
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["classes"] = list(self.classes) if self.classes is not None else None
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RetrainConfig:
-        d = dict(d)
-        if d.get("classes") is not None:
-            d["classes"] = tuple(d["classes"])
-        try:
-            return cls(**d)
-        except TypeError as e:
-            raise ConfigError(f"bad retrain config: {e}") from None
 
 
 PRESETS: dict[str, dict[str, Any]] = {
