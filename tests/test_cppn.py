@@ -10,17 +10,17 @@ import math
 import pytest
 import torch
 
-from fooling.encodings import cppn, create_encoding
+from fooling.encodings import create_encoding
 from fooling.encodings.cppn import (
     ACTIVATIONS,
     CPPNBatch,
     CPPNEncoding,
     CPPNGenome,
+    _depths,
     _hls_formula,
     _input_grid,
     _plan,
     _render_reference,
-    _unique_rows,
     decode,
     hls_bytes_to_rgb,
     hsv_to_rgb,
@@ -364,12 +364,12 @@ def offspring(enc: CPPNEncoding, parents: int, each: int, seed: int) -> CPPNBatc
 
 
 @pytest.mark.parametrize(("channels", "dtype"), [(1, "float32"), (3, "float64")])
-def test_siblings_share_their_depth_one_rows_and_render_as_if_alone(channels, dtype):
+def test_siblings_share_their_rows_and_render_as_if_alone(channels, dtype):
     enc = CPPNEncoding(channels=channels, size=20, dtype=dtype)
     children = offspring(enc, parents=4, each=12, seed=70)
     plan = _plan(children, getattr(torch, dtype), torch.device("cpu"))
     nodes = int(children.node_count.sum())
-    assert plan.rows < 4 + 0.9 * nodes  # equal depth-1 nodes were computed once
+    assert plan.rows < 4 + 0.8 * nodes  # equal nodes were computed once
     whole = enc.outputs(children)
     for i in range(len(children)):
         assert torch.equal(enc.outputs([children[i]]), whole[i : i + 1])
@@ -378,16 +378,46 @@ def test_siblings_share_their_depth_one_rows_and_render_as_if_alone(channels, dt
     assert float((enc64.outputs(children) - ref).abs().max()) <= 1e-5
 
 
-def test_unique_rows_is_exact_even_when_hashes_collide(monkeypatch):
-    g = torch.Generator().manual_seed(71)
-    keys = torch.randint(0, 3, (300, 5), generator=g).double()  # many repeated rows
-    for patched in (False, True):
-        if patched:  # every row with the same activation collides
-            monkeypatch.setattr(cppn, "_row_hash", lambda k: k[:, 0].astype("uint64") << 60)
-        unique, inverse = _unique_rows(keys.numpy())
-        assert torch.equal(torch.from_numpy(unique[inverse]), keys)
-        assert len(unique) == len(torch.unique(keys, dim=0))
-        assert (unique[1:, 0] >= unique[:-1, 0]).all()  # sorted by activation
+def distinct_live_nodes(genomes: list[CPPNGenome]) -> int:
+    """Independent count of the rows a plan needs: nodes with a path to an output, equal
+    when their activation and their in-edges (each source's own row and the weight, in
+    the order of the sources' depth, activation and id, then edge order) are equal."""
+    table: dict[tuple, int] = {}
+    for g in genomes:
+        depth = _depths(g)
+        succ: dict[int, set[int]] = {}
+        inc: dict[int, list[tuple[int, int, float]]] = {}
+        for k, (s, t, w) in enumerate(g.edges):
+            succ.setdefault(s, set()).add(t)
+            inc.setdefault(t, []).append((s, k, w))
+        live = set(range(4, 4 + g.outputs))
+        for v in sorted(range(4, 4 + len(g.activations)), key=lambda v: -depth[v]):
+            if succ.get(v, set()) & live:
+                live.add(v)
+        act = dict(enumerate(g.activations, start=4))
+        order = {v: (depth[v], act[v], v) for v in act} | {i: (0, 0, i) for i in range(4)}
+        row: dict[int, object] = {i: ("input", i) for i in range(4)}
+        for v in sorted(live, key=order.__getitem__):
+            ins = sorted(inc.get(v, []), key=lambda e: (order[e[0]], e[1]))
+            key = (act[v], tuple((row[s], w) for s, _, w in ins))
+            row[v] = table.setdefault(key, len(table))
+    return len(table)
+
+
+def test_a_plan_has_one_row_per_distinct_live_node():
+    for channels, seed in [(1, 80), (3, 81), (1, 82)]:
+        enc = CPPNEncoding(channels=channels, size=8)
+        batches = [offspring(enc, parents=5, each=10, seed=seed), enc.batch(grown(enc, 40, seed))]
+        for batch in batches:
+            plan = _plan(batch, torch.float64, torch.device("cpu"))
+            assert plan.rows == 4 + distinct_live_nodes(list(batch))
+            assert sum(len(level.offsets) - 1 for level in plan.levels) == plan.rows - 4
+    # Copies of one genome take its rows once; a node that feeds no output takes none.
+    g = CPPNGenome(outputs=1, activations=(0, 1, 2),
+                   edges=((0, 4, 0.7), (0, 5, 0.3), (5, 4, 0.9), (1, 6, 0.2)))  # fmt: skip
+    plan = _plan(CPPNBatch.from_genomes([g] * 7, 1), torch.float64, torch.device("cpu"))
+    assert plan.rows == 4 + 2
+    assert plan.out_rows.tolist() == [5] * 7  # node 5 (depth 1), then the output
 
 
 def test_special_graphs():

@@ -9,12 +9,13 @@ code's ``evo_float`` genes. Variation is mutation only, with the released code's
 and rates; no operator ever creates a cycle.
 
 One genome is an immutable :class:`CPPNGenome`; a population is a :class:`CPPNBatch`, every
-genome packed into flat node and edge arrays, so that mutation and render planning are numpy
-calls over the whole population, never a Python loop over genomes or edges. Rendering packs
-a batch -- whatever the topologies -- into one table of nodes sorted by depth and activation
-(equal depth-1 nodes once), and evaluates it one depth at a time over all pixels at once: an
-embedding bag for the weighted sums, then one call per activation (see :func:`_plan`). The
-slow per-genome :func:`_render_reference` is kept for the tests and the benchmark.
+genome packed into flat node and edge arrays, so that mutation is numpy calls over the whole
+population, never a Python loop over genomes or edges. Rendering packs a batch -- whatever
+the topologies -- into one table of nodes sorted by depth and activation (equal nodes once,
+nodes that reach no output not at all; a compiled walk over the batch, see :func:`_plan`),
+and evaluates it one depth at a time over all pixels at once: an embedding bag for the
+weighted sums, then one call per activation. The slow per-genome :func:`_render_reference`
+is kept for the tests and the benchmark.
 
 Colour: 1 output is grey, ``|trunc(255 out)|``. 3 outputs are read as OpenCV 8-bit HLS
 bytes (the released code: hue byte ``h`` is ``2 h`` degrees, so bytes 180..255 wrap) and
@@ -39,6 +40,7 @@ from torch import nn
 
 from .. import _io
 from ..errors import ConfigError, DataError, check_positive_int
+from ._cppn_plan import plan_arrays
 
 INPUTS = ("x", "y", "d", "bias")
 ACTIVATIONS = ("sine", "sigmoid", "gaussian", "linear")
@@ -222,8 +224,9 @@ def _frozen(a: np.ndarray, dtype: type) -> np.ndarray:
 
 class CPPNBatch(Sequence[CPPNGenome]):
     """A population of CPPNs packed into flat arrays, the form the mutation operators and
-    the renderer work on: a whole population is varied and planned with numpy calls over
-    all its nodes and edges at once, never a Python loop over genomes or edges.
+    the renderer work on: a whole population is varied with numpy calls over all its nodes
+    and edges at once, never a Python loop over genomes or edges, and planned for rendering
+    in one compiled call.
 
     Genome ``i`` owns the activations ``acts[node_offsets[i]:node_offsets[i + 1]]`` (of its
     nodes ``4, 5, ...`` in order) and the edges ``src, dst, gene[edge_offsets[i]:
@@ -651,148 +654,54 @@ def _activate_into(act: int, pre: torch.Tensor, out: torch.Tensor, zero: torch.T
 
 @dataclass
 class _Level:
-    """The nodes of one depth: value-table rows ``start .. stop``.
+    """The rows of one depth. Row ``r``'s pre-activation is ``sum weights[k] *
+    values[index[k]]`` over ``k`` in ``offsets[r] .. offsets[r + 1]``, in that order: an
+    embedding bag over the rows above. Rows are sorted by activation: ``acts[j]`` applies to
+    the next ``sizes[j]`` rows."""
 
-    Row ``start + r``'s pre-activation is ``sum weights[k] * values[index[k]]`` over ``k``
-    in ``offsets[r] .. offsets[r + 1]``, in that order: an embedding bag over the rows
-    above. Rows are sorted by activation, so ``acts`` lists one ``(activation, lo, hi)``
-    slice, relative to ``start``, per activation present.
-    """
-
-    start: int
-    stop: int
     index: torch.Tensor
     offsets: torch.Tensor
     weights: torch.Tensor
-    acts: list[tuple[int, int, int]]
+    acts: list[int]
+    sizes: list[int]
 
 
 @dataclass
 class _Plan:
     rows: int  # value-table rows: the 4 shared input rows, then the nodes
     levels: list[_Level]
+    split: list[int]  # the table's row groups: the inputs, then each level's activations
     out_rows: torch.Tensor  # (N * O,) long: each genome's output rows
 
 
 def _plan(batch: CPPNBatch, dtype: torch.dtype, device: torch.device) -> _Plan:
     """Pack a batch, whatever its topologies, into one value table: 4 shared input rows,
-    then the distinct depth-1 nodes, then every deeper node, sorted by (depth, activation,
-    genome, node). All of it is numpy over the whole batch; the only Python loops run once
-    per depth.
-
-    A depth-1 node reads the inputs only, so it is its activation and four input weights;
-    siblings bred from one champion share most of theirs, and equal ones get one row (in a
-    lenet-mnist run, 200 offspring have ~500 depth-1 nodes and ~150 distinct ones).
+    then one row per distinct node that reaches an output, sorted by (depth, activation,
+    genome, node). Nodes without a path to an output get no row; equal nodes (the same
+    activation and in-edges from equal rows, as siblings bred from one champion share most
+    of theirs) get one. In a lenet-mnist run, 200 offspring have ~1,450 nodes and ~850 rows.
 
     A node sums its in-edges in an order that its own genome fixes (by its sources' depth,
-    activation and id), so a genome renders to the same bits alone or in any batch.
+    activation and id), so a genome renders to the same bits alone or in any batch. The
+    walk over nodes and edges is compiled: see :func:`._cppn_plan.plan_arrays`.
     """
-    na = len(ACTIVATIONS)
-    n_nodes = int(batch.node_offsets[-1])
-    acts = batch.acts
-    base = batch.per_edge(batch.node_offsets[:-1]) - N_INPUTS  # flat id = base + local id
-    src = batch.src
-    target = base + batch.dst
-    hidden = src >= N_INPUTS
-    source = np.where(hidden, base + src, 0)  # a hidden source's flat id
-
-    # Longest-path depth by relaxation: a DAG settles after (max depth) rounds.
-    depth = np.ones(n_nodes, np.int64)
-    h_src, h_dst = source[hidden], target[hidden]
-    for _ in range(n_nodes + 1):
-        new = depth.copy()
-        np.maximum.at(new, h_dst, depth[h_src] + 1)
-        if np.array_equal(new, depth):
-            break
-        depth = new
-    else:
-        raise ValueError("a genome has a cycle")
-    weight = (2.0 * WEIGHT_RANGE * batch.gene - WEIGHT_RANGE) * _FOLD[acts[target]]
-
-    # Every node's rank in (depth, activation, genome, node) order: deeper nodes take their
-    # rows in this order, and a node's sources are summed in it.
-    rank = np.empty(n_nodes, np.int64)
-    by_rank = np.argsort((depth * na + acts) * n_nodes + np.arange(n_nodes))
-    rank[by_rank] = np.arange(n_nodes)
-
-    # Depth 1: one row per distinct (activation, x, y, d and bias weights); parallel edges
-    # merge in float64, in edge order. Rows are sorted by activation.
-    first = depth == 1
-    n_first = int(first.sum())
-    into_first = first[target]
-    keys = np.zeros((n_first, 1 + N_INPUTS))
-    keys[:, 0] = acts[first]
-    at = (np.cumsum(first) - 1)[target[into_first]]
-    np.add.at(keys, (at, 1 + src[into_first]), weight[into_first])
-    unique, inverse = _unique_rows(keys)
-    n_unique = len(unique)
-    row = np.empty(n_nodes, np.int64)
-    row[first] = N_INPUTS + inverse
-    deep = by_rank[n_first:]
-    row[deep] = N_INPUTS + n_unique + np.arange(len(deep))
-    rows = N_INPUTS + n_unique + len(deep)
-
-    # Deeper nodes' in-edges, each node's in its sources' rank order (the same in any
-    # batch); parallel edges stay apart, in edge order.
-    e = np.flatnonzero(~into_first)
-    t_row = row[target[e]]
-    s_rank = np.where(hidden, N_INPUTS + rank[source], src)[e]
-    if rows * (n_nodes + N_INPUTS) * (len(src) + 1) < 1 << 62:
-        order = np.argsort((t_row * (n_nodes + N_INPUTS) + s_rank) * len(src) + e)
-    else:  # a batch far too large for one int64 key
-        order = np.lexsort((e, s_rank, t_row))
-    e = e[order]
-    r1, c1 = np.nonzero(unique[:, 1:])  # depth 1: the nonzero input weights, x to bias
-    entry_row = np.concatenate([N_INPUTS + r1, t_row[order]])
-    col = np.concatenate([c1, np.where(hidden, row[source], src)[e]])
-    val = np.concatenate([unique[r1, 1 + c1], weight[e]])
-    crow = _offsets(np.bincount(entry_row, minlength=rows))
-
-    # Row boundaries of every (depth, activation) group, in one search.
-    group = np.concatenate([unique[:, 0].astype(np.int64) + na, depth[deep] * na + acts[deep]])
-    cut = (N_INPUTS + np.searchsorted(group, np.arange((group[-1] // na + 1) * na + 1))).tolist()
-    lo, hi = np.array(cut[na:-1:na]), np.array(cut[2 * na :: na])  # each depth's rows
-    bags = _segments(lo, hi - lo + 1)  # each depth's bag offsets, from 0
-    offsets = crow[bags] - np.repeat(crow[lo], hi - lo + 1)
-    as_tensor = functools.partial(torch.as_tensor, device=device)
-    levels = [
-        _Level(a, b, index, offs, weights,
-               [(k, cut[d * na + k] - a, cut[d * na + k + 1] - a) for k in range(na)
-                if cut[d * na + k + 1] > cut[d * na + k]])
-        for d, a, b, index, offs, weights in zip(
-            itertools.count(1), lo.tolist(), hi.tolist(),
-            as_tensor(col).split((crow[hi] - crow[lo]).tolist()),
-            as_tensor(offsets).split((hi - lo + 1).tolist()),
-            as_tensor(val, dtype=dtype).split((crow[hi] - crow[lo]).tolist()),
-        )
-    ]  # fmt: skip
-
-    out = row[batch.node_offsets[:-1, None] + np.arange(batch.outputs)[None, :]].reshape(-1)
-    return _Plan(rows, levels, torch.from_numpy(out).to(device))
-
-
-def _row_hash(keys: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each row of a float64 array ``(M, 5)`` whose first column is a
-    small integer, which fills the top 4 bits: hashes sort by that column first."""
-    bits = keys[:, 1:].view(np.uint64)
-    h = np.zeros(len(keys), np.uint64)
-    for k in range(bits.shape[1]):
-        h = (h ^ bits[:, k]) * np.uint64(0x9E3779B97F4A7C15)  # wraps, as meant
-    return (h >> np.uint64(4)) | (keys[:, 0].astype(np.uint64) << np.uint64(60))
-
-
-def _unique_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows of a float64 array ``(M, 5)`` whose first column is a small
-    integer, sorted by it, and each row's index among them: ``np.unique(keys, axis=0,
-    return_inverse=True)`` up to the order of rows with the same first column (and with
-    -0.0 apart from 0.0), 20 times faster. Rows are hashed; the hashes are then checked
-    against the rows, exactly."""
-    _, first, inverse = np.unique(_row_hash(keys), return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    if not np.array_equal(keys[first][inverse], keys):  # a hash collision
-        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-        return unique, inverse.reshape(-1)
-    return keys[first], inverse
+    rows, ints, val, level_nnz, counts = plan_arrays(
+        batch.node_offsets, batch.acts, batch.edge_offsets, batch.src, batch.dst, batch.gene,
+        batch.outputs, N_INPUTS, _FOLD, WEIGHT_RANGE,
+    )  # fmt: skip
+    nnz = level_nnz.tolist()
+    acts = [[a for a, c in enumerate(level) if c] for level in counts.tolist()]
+    sizes = [[c for c in level if c] for level in counts.tolist()]
+    bags = [sum(s) + 1 for s in sizes]
+    parts = [*itertools.chain.from_iterable(zip(nnz, bags)), len(batch) * batch.outputs]
+    *levels, out_rows = torch.from_numpy(ints).to(device).split(parts)
+    weights = torch.as_tensor(val, dtype=dtype, device=device).split(nnz)
+    return _Plan(
+        rows,
+        [_Level(*level) for level in zip(levels[0::2], levels[1::2], weights, acts, sizes)],
+        [N_INPUTS, *itertools.chain.from_iterable(sizes)],
+        out_rows,
+    )
 
 
 def _evaluate(plan: _Plan, grid: torch.Tensor) -> torch.Tensor:
@@ -803,15 +712,17 @@ def _evaluate(plan: _Plan, grid: torch.Tensor) -> torch.Tensor:
     result does not depend on the batch or on how the pixels are chunked.
     """
     values = torch.empty((plan.rows, grid.shape[1]), dtype=grid.dtype, device=grid.device)
-    values[:N_INPUTS] = grid
+    inputs, *groups = values.split(plan.split)
+    inputs.copy_(grid)
     zero = grid.new_zeros(())
+    into = iter(groups)
     for level in plan.levels:
         pre = nn.functional.embedding_bag(
             level.index, values, level.offsets, mode="sum", per_sample_weights=level.weights,
             include_last_offset=True,
         )  # fmt: skip
-        for act, lo, hi in level.acts:
-            _activate_into(act, pre[lo:hi], values[level.start + lo : level.start + hi], zero)
+        for act, x in zip(level.acts, pre.split(level.sizes)):
+            _activate_into(act, x, next(into), zero)
     return values.index_select(0, plan.out_rows)
 
 
@@ -1129,10 +1040,13 @@ class CPPNEncoding:
         """Consecutive ranges ``[lo, hi)`` of genomes, each planned once, whose value table
         over ``min(pixels, _CHUNK_PIXELS)`` pixels fits ``chunk_elements`` (a range holds one
         genome at least). Large images are then drawn in chunks of pixels: one plan for many
-        genomes, and more equal depth-1 nodes, beat one plan for each few genomes over all
+        genomes, and more equal nodes, beat one plan for each few genomes over all
         pixels (a 256x256 population of 200: 222 ms against 294)."""
         nodes = batch.node_offsets
         room = self.chunk_elements // min(pixels, _CHUNK_PIXELS) - N_INPUTS  # rows a range may have
+        if nodes[-1] <= room:  # the usual case: one range
+            yield 0, len(batch)
+            return
         lo = 0
         while lo < len(batch):
             hi = int(np.searchsorted(nodes, nodes[lo] + room, side="right")) - 1
