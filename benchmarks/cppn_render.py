@@ -13,7 +13,8 @@ renderers then spend their time in the same per-pixel maths and colour decoding 
 reference's ops are vectorised over 65,536 pixels), and batching mainly removes per-node
 overhead: the benchmark prints that overhead, the reference's time at 1x1 (the same ops on
 one pixel).
-The run's line gives the render time a generation would need for the share goal.
+The run's line gives the render time a generation would need for the share goal. Last, a
+fresh process's first render, which pays once for starting numba (the compiled plan).
 
 Run: python benchmarks/cppn_render.py [--genomes 200] [--mutations 30] [--device cuda]
      [--threads 1] [--inputs raw]
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import time
 from functools import partial
 
@@ -115,6 +118,32 @@ def main() -> None:
               f"{t_one * 1e3:.1f} ms of {t_ref * 1e3:.1f} ms ({t_one / t_ref:.0%})")  # fmt: skip
 
     render_share(device, repeats=args.repeats)
+    first_render(device)
+
+
+def first_render(device: torch.device) -> None:
+    """A fresh process's first render of 200 genomes at 28x28 against its second: the
+    one-off cost of starting numba and loading the compiled plan from its cache (the first
+    render after installing compiles it, a few seconds), which the timings above leave
+    out."""
+    code = (
+        "import time, torch\n"
+        "from fooling.encodings.cppn import CPPNEncoding\n"
+        f"enc = CPPNEncoding(channels=1, size=28, device={str(device)!r})\n"
+        "pop = enc.init(200, torch.Generator().manual_seed(0))\n"
+        "times = []\n"
+        "for _ in range(2):\n"
+        "    t = time.perf_counter()\n"
+        "    enc.render(pop)\n"
+        "    times.append(time.perf_counter() - t)\n"
+        "print(*times)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    first, second = map(float, run.stdout.split())
+    print(
+        f"a fresh process's first render: {first * 1e3:.0f} ms, its second "
+        f"{second * 1e3:.1f} ms (starting numba and loading the compiled plan)"
+    )
 
 
 def render_share(device: torch.device, generations: int = 200, repeats: int = 3) -> None:

@@ -40,7 +40,6 @@ from torch import nn
 
 from .. import _io
 from ..errors import ConfigError, DataError, check_positive_int
-from ._cppn_plan import plan_arrays
 
 INPUTS = ("x", "y", "d", "bias")
 ACTIVATIONS = ("sine", "sigmoid", "gaussian", "linear")
@@ -685,6 +684,8 @@ def _plan(batch: CPPNBatch, dtype: torch.dtype, device: torch.device) -> _Plan:
     activation and id), so a genome renders to the same bits alone or in any batch. The
     walk over nodes and edges is compiled: see :func:`._cppn_plan.plan_arrays`.
     """
+    from ._cppn_plan import plan_arrays  # numba: imported by the first render only
+
     rows, ints, val, level_nnz, counts = plan_arrays(
         batch.node_offsets, batch.acts, batch.edge_offsets, batch.src, batch.dst, batch.gene,
         batch.outputs, N_INPUTS, _FOLD, WEIGHT_RANGE,
