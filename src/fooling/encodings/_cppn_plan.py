@@ -1,7 +1,7 @@
 """The batched CPPN render's plan: which value-table row each node of a population
 computes, from which rows, in what order. Compiled with numba: it walks every node and
-edge of the population once, about 50 µs for 200 genomes, where the same work as numpy
-calls over the whole batch took ten times as long (the render's bottleneck).
+edge of the population once, about 0.07 ms for 200 genomes late in a lenet-mnist run,
+where the same work as ~60 numpy calls over the whole batch took 0.46 ms.
 
 See :func:`fooling.encodings.cppn._plan` for the table it describes.
 """
