@@ -131,12 +131,8 @@ def plan_arrays(  # type: ignore[no-untyped-def]
 
     # Rows, node by node in that order: a node's in-edges are written after the last
     # row's; if an equal row exists (found in a hash table), they are dropped again.
-    n_entries = 0
-    for v in range(n_nodes):
-        if live[v]:
-            n_entries += in_start[v + 1] - in_start[v]
-    col = np.empty(n_entries, np.int64)
-    val = np.empty(n_entries, np.float64)
+    col = np.empty(n_edges, np.int64)
+    val = np.empty(n_edges, np.float64)
     bits = val.view(np.uint64)  # weights are never -0.0: w = 20 g - 10 is +0.0 at g = 0.5
     row_end = np.empty(n_live, np.int64)  # each row's last entry + 1
     row_act = np.empty(n_live, np.int64)
@@ -148,7 +144,7 @@ def plan_arrays(  # type: ignore[no-untyped-def]
     row = np.empty(n_nodes, np.int64)  # each live node's row, from 0 after the inputs
     counts = np.zeros((levels, na), np.int64)
     level_nnz = np.zeros(levels, np.int64)
-    key = np.empty(max(1, n_edges), np.int64)  # the in-edges' sort keys
+    key = np.empty(n_edges, np.int64)  # the in-edges' sort keys
     rows = 0
     p = 0
     for r in range(n_live):
