@@ -12,15 +12,16 @@ import torch
 
 from fooling.encodings import create_encoding
 from fooling.encodings.cppn import (
+    _FOLD,
     ACTIVATIONS,
     CPPNBatch,
     CPPNEncoding,
     CPPNGenome,
-    _depths,
     _hls_formula,
     _input_grid,
     _plan,
     _render_reference,
+    _topological_order,
     decode,
     hls_bytes_to_rgb,
     hsv_to_rgb,
@@ -379,27 +380,50 @@ def test_siblings_share_their_rows_and_render_as_if_alone(channels, dtype):
 
 
 def distinct_live_nodes(genomes: list[CPPNGenome]) -> int:
-    """Independent count of the rows a plan needs: nodes with a path to an output, equal
-    when their activation and their in-edges (each source's own row and the weight, in
-    the order of the sources' depth, activation and id, then edge order) are equal."""
+    """Independent count of the rows a float64 plan needs. A node fed by the bias and
+    constant nodes only is constant: its consumers add its value into their bias weight,
+    and it takes no row unless it is an output. Another node takes a row if it has a path
+    to an output, the same row as a node with its activation and in-edges (each source's
+    own row and the weight, in the order of the sources' depth, activation and id, then
+    edge order; the folded bias after x, y, d), where depth counts non-constant nodes."""
+    act_fn = (math.sin, math.tanh, lambda p: math.exp(-min(p * p, 690.0)),
+              lambda p: min(max(p, -1.0), 1.0))  # fmt: skip
     table: dict[tuple, int] = {}
     for g in genomes:
-        depth = _depths(g)
-        succ: dict[int, set[int]] = {}
-        inc: dict[int, list[tuple[int, int, float]]] = {}
-        for k, (s, t, w) in enumerate(g.edges):
-            succ.setdefault(s, set()).add(t)
-            inc.setdefault(t, []).append((s, k, w))
-        live = set(range(4, 4 + g.outputs))
-        for v in sorted(range(4, 4 + len(g.activations)), key=lambda v: -depth[v]):
-            if succ.get(v, set()) & live:
-                live.add(v)
         act = dict(enumerate(g.activations, start=4))
+        inc: dict[int, list[tuple[int, int, float]]] = {}
+        succ: dict[int, set[int]] = {}
+        for k, (s, t, gene) in enumerate(g.edges):
+            inc.setdefault(t, []).append((s, k, (20.0 * gene - 10.0) * _FOLD[act[t]]))
+            succ.setdefault(s, set()).add(t)
+        varies = {0: True, 1: True, 2: True, 3: False}
+        value, depth = {3: 1.0}, {i: 0 for i in range(4)}
+        topo = [v for v in _topological_order(g) if v >= 4]
+        for v in topo:
+            ins = inc.get(v, [])
+            varies[v] = any(varies[s] for s, _, _ in ins)
+            depth[v] = 1 + max((depth[s] for s, _, _ in ins if varies[s]), default=0)
+            if not varies[v]:
+                pre = 0.0
+                for s, _, w in ins:
+                    pre += w * value[s]
+                value[v] = act_fn[act[v]](pre)
+        live = set(range(4, 4 + g.outputs))
+        for v in reversed(topo):
+            if varies[v] and succ.get(v, set()) & live:
+                live.add(v)
         order = {v: (depth[v], act[v], v) for v in act} | {i: (0, 0, i) for i in range(4)}
         row: dict[int, object] = {i: ("input", i) for i in range(4)}
         for v in sorted(live, key=order.__getitem__):
-            ins = sorted(inc.get(v, []), key=lambda e: (order[e[0]], e[1]))
-            key = (act[v], tuple((row[s], w) for s, _, w in ins))
+            entries, bias = [], None
+            for s, k, w in inc.get(v, []):
+                if varies[s]:
+                    entries.append((order[s], k, row[s], w))
+                else:
+                    bias = (0.0 if bias is None else bias) + w * value[s]
+            if bias is not None:
+                entries.append((order[3], -1, row[3], bias))
+            key = (act[v], tuple((r, w) for _, _, r, w in sorted(entries)))
             row[v] = table.setdefault(key, len(table))
     return len(table)
 
@@ -418,6 +442,30 @@ def test_a_plan_has_one_row_per_distinct_live_node():
     plan = _plan(CPPNBatch.from_genomes([g] * 7, 1), torch.float64, torch.device("cpu"))
     assert plan.rows == 4 + 2
     assert plan.out_rows.tolist() == [5] * 7  # node 5 (depth 1), then the output
+
+
+def test_constant_nodes_fold_into_the_bias_weight():
+    # bias -> 5 -> 6 -> output 4, and x -> 4: nodes 5 and 6 are the same at every pixel.
+    edges = ((3, 5, 0.8), (5, 6, 0.3), (6, 4, 0.9), (0, 4, 0.6), (3, 4, 0.45))
+    g = CPPNGenome(outputs=1, activations=(3, 2, 1), edges=edges)
+    plan = _plan(CPPNBatch.from_genomes([g], 1), torch.float64, torch.device("cpu"))
+    assert plan.rows == 4 + 1 and len(plan.levels) == 1
+    (level,) = plan.levels
+    assert level.index.tolist() == [0, 3]  # x, then the bias with node 6 folded in
+    c5 = math.exp(-((20 * 0.8 - 10) ** 2))  # Gaussian(6), fold 1
+    c6 = math.tanh((20 * 0.3 - 10) * c5 / 2)  # the rescaled sigmoid is tanh(p / 2)
+    w_x, w_bias = (20 * 0.6 - 10) / 3, ((20 * 0.45 - 10) + (20 * 0.9 - 10) * c6) / 3
+    assert level.weights.tolist() == pytest.approx([w_x, w_bias], rel=1e-14)
+    ref = _render_reference(g, size=16)
+    out = CPPNEncoding(channels=1, size=16, dtype="float64").outputs([g])[0]
+    assert float((out - ref).abs().max()) <= 1e-12
+    # A constant output keeps its row, at depth 1, and renders af(its folded weight).
+    k = CPPNGenome(outputs=1, activations=(0, 3), edges=((3, 5, 0.7), (5, 4, 0.2), (3, 4, 0.1)))
+    plan = _plan(CPPNBatch.from_genomes([k], 1), torch.float64, torch.device("cpu"))
+    assert plan.rows == 4 + 1 and plan.levels[0].index.tolist() == [3]
+    ref = _render_reference(k, size=4)
+    assert torch.allclose(CPPNEncoding(channels=1, size=4, dtype="float64").outputs([k])[0], ref,
+                          rtol=0, atol=1e-12)  # fmt: skip
 
 
 def test_special_graphs():

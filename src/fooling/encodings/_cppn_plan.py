@@ -8,6 +8,8 @@ See :func:`fooling.encodings.cppn._plan` for the table it describes.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -15,19 +17,49 @@ _HASH = np.uint64(0x9E3779B97F4A7C15)
 
 
 @njit(cache=True)
+def _activation(act, pre, cap):  # type: ignore[no-untyped-def]
+    """A constant node's value: activation ``act`` of a pre-activation whose weights carry
+    the activation's fold factor, as :func:`fooling.encodings.cppn._activate_into` computes
+    it over the pixels (``cap`` bounds the Gaussian's ``x^2``)."""
+    if act == 0:
+        return math.sin(pre)
+    if act == 1:
+        return math.tanh(pre)
+    if act == 2:
+        return math.exp(-min(pre * pre, cap))
+    return min(max(pre, -1.0), 1.0)
+
+
+@njit(cache=True)
+def _insert(key, col, val, p, m, k, c, w):  # type: ignore[no-untyped-def]
+    """Insert entry ``(c, w)`` with sort key ``k`` among the ``m`` entries at ``p``, after
+    those of equal key (an insertion sort, stable)."""
+    j = p + m
+    while j > p and key[j - 1] > k:
+        key[j], col[j], val[j] = key[j - 1], col[j - 1], val[j - 1]
+        j -= 1
+    key[j], col[j], val[j] = k, c, w
+
+
+@njit(cache=True)
 def plan_arrays(  # type: ignore[no-untyped-def]
-    node_offsets, acts, edge_offsets, src, dst, gene, outputs, n_inputs, fold, weight_range
+    node_offsets, acts, edge_offsets, src, dst, gene, outputs, n_inputs, fold, weight_range, cap
 ):
     """Plan a population (the arrays of a ``CPPNBatch``, ``fold`` the per-activation
-    factor folded into a node's in-edge weights).
+    factor folded into a node's in-edge weights, ``cap`` the Gaussian's bound on ``x^2``).
 
-    The table's rows are the ``n_inputs`` inputs, then one row per distinct live node, in
-    (depth, activation, genome, node) order of the node that first needs it. A node is
-    live if it has a path to an output of its genome; it is the same as another if both
-    have the same activation and the same in-edges (source row and weight, in order), so
-    siblings bred from one champion compute their shared parts once. A node's in-edges
-    are ordered by their sources' (depth, activation, node) and then edge order, an order
-    its own genome fixes, so a genome renders to the same bits alone or in any batch.
+    The inputs are x, y, d and last the bias. A node fed by the bias and by constant nodes
+    only is constant: its value is computed here, in float64, and its consumers add it
+    into their bias weight, so it takes no row unless it is an output. The table's rows
+    are the ``n_inputs`` inputs, then one row per distinct live node, in (depth,
+    activation, genome, node) order of the node that first needs it, where a node's depth
+    counts only the non-constant nodes above it. A node is live if it has a path to an
+    output of its genome; it is the same as another if both have the same activation and
+    the same in-edges (source row and weight, in order), so siblings bred from one
+    champion compute their shared parts once. A node's in-edges are ordered by their
+    sources' (depth, activation, node) and then edge order, the bias with the constants
+    folded in after x, y, d: an order its own genome fixes, so a genome renders to the
+    same bits alone or in any batch.
 
     Returns ``(rows, ints, val, level_nnz, counts)``: the table's row count; per depth,
     the source rows of its entries (its rows' in-edges, row after row) and its rows' bag
@@ -40,6 +72,7 @@ def plan_arrays(  # type: ignore[no-untyped-def]
     n_nodes = node_offsets[n]
     n_edges = len(src)
     na = len(fold)
+    bias = n_inputs - 1
 
     # Flat node ids; a source is its input id or n_inputs + its flat id.
     target = np.empty(n_edges, np.int64)
@@ -67,6 +100,7 @@ def plan_arrays(  # type: ignore[no-untyped-def]
     fill_in = in_start[:-1].copy()
     fill_out = out_start[:-1].copy()
     waiting = np.zeros(n_nodes, np.int64)  # hidden in-edges not yet settled
+    varies = np.zeros(n_nodes, np.bool_)  # not constant: fed by x, y, d or such a node
     for e in range(n_edges):
         t = target[e]
         in_edge[fill_in[t]] = e
@@ -76,8 +110,12 @@ def plan_arrays(  # type: ignore[no-untyped-def]
             successor[fill_out[u]] = t
             fill_out[u] += 1
             waiting[t] += 1
+        elif source[e] != bias:
+            varies[t] = True
 
-    # Longest-path depth, in a topological order (Kahn's algorithm).
+    # In a topological order (Kahn's algorithm): the constant nodes' values, and the
+    # longest path of non-constant nodes to each node, its depth.
+    const = np.zeros(n_nodes, np.float64)
     depth = np.ones(n_nodes, np.int64)
     order = np.empty(n_nodes, np.int64)
     tail = 0
@@ -89,9 +127,18 @@ def plan_arrays(  # type: ignore[no-untyped-def]
     while head < tail:
         u = order[head]
         head += 1
+        if not varies[u]:
+            pre = 0.0
+            for k in range(in_start[u], in_start[u + 1]):
+                e = in_edge[k]
+                s = source[e]
+                pre += weight[e] * (1.0 if s == bias else const[s - n_inputs])
+            const[u] = _activation(acts[u], pre, cap)
         for k in range(out_start[u], out_start[u + 1]):
             v = successor[k]
-            depth[v] = max(depth[v], depth[u] + 1)
+            if varies[u]:
+                varies[v] = True
+                depth[v] = max(depth[v], depth[u] + 1)
             waiting[v] -= 1
             if waiting[v] == 0:
                 order[tail] = v
@@ -99,14 +146,16 @@ def plan_arrays(  # type: ignore[no-untyped-def]
     if tail < n_nodes:
         raise ValueError("a genome has a cycle")
 
-    # Live nodes: the outputs and, walking the order backwards, whatever feeds a live node.
+    # Live nodes: the outputs and, walking the order backwards, whatever non-constant
+    # node feeds a live node.
     live = np.zeros(n_nodes, np.bool_)
     for i in range(n):
         live[node_offsets[i] : node_offsets[i] + outputs] = True
     for k in range(n_nodes - 1, -1, -1):
         u = order[k]
-        for j in range(out_start[u], out_start[u + 1]):
-            live[u] = live[u] or live[successor[j]]
+        if varies[u]:
+            for j in range(out_start[u], out_start[u + 1]):
+                live[u] = live[u] or live[successor[j]]
     levels = 1
     for v in range(n_nodes):
         if live[v]:
@@ -133,7 +182,9 @@ def plan_arrays(  # type: ignore[no-untyped-def]
     # row's; if an equal row exists (found in a hash table), they are dropped again.
     col = np.empty(n_edges, np.int64)
     val = np.empty(n_edges, np.float64)
-    bits = val.view(np.uint64)  # weights are never -0.0: w = 20 g - 10 is +0.0 at g = 0.5
+    # Weights are never -0.0: w = 20 g - 10 is +0.0 at g = 0.5, and a bias weight is a sum
+    # from +0.0.
+    bits = val.view(np.uint64)
     row_end = np.empty(n_live, np.int64)  # each row's last entry + 1
     row_act = np.empty(n_live, np.int64)
     row_depth = np.empty(n_live, np.int64)
@@ -150,17 +201,26 @@ def plan_arrays(  # type: ignore[no-untyped-def]
     for r in range(n_live):
         v = by_rank[r]
         m = 0
-        for k in range(in_start[v], in_start[v + 1]):  # an insertion sort by source
+        folded = False
+        w_bias = 0.0  # the bias weight plus each constant source's weight times its value
+        for k in range(in_start[v], in_start[v + 1]):
             e = in_edge[k]
             s = source[e]
-            sk = s if s < n_inputs else n_inputs + rank[s - n_inputs]
-            j = p + m
-            while j > p and key[j - 1] > sk:
-                key[j], col[j], val[j] = key[j - 1], col[j - 1], val[j - 1]
-                j -= 1
-            key[j] = sk
-            col[j] = s if s < n_inputs else n_inputs + row[s - n_inputs]
-            val[j] = weight[e]
+            if s == bias:
+                folded = True
+                w_bias += weight[e]
+            elif s >= n_inputs and not varies[s - n_inputs]:
+                folded = True
+                w_bias += weight[e] * const[s - n_inputs]
+            elif s < n_inputs:
+                _insert(key, col, val, p, m, s, s, weight[e])
+                m += 1
+            else:
+                u = s - n_inputs
+                _insert(key, col, val, p, m, n_inputs + rank[u], n_inputs + row[u], weight[e])
+                m += 1
+        if folded:
+            _insert(key, col, val, p, m, bias, bias, w_bias)
             m += 1
         h = np.uint64(acts[v] + 1)
         for j in range(p, p + m):

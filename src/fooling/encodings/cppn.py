@@ -446,18 +446,22 @@ def _input_grid(
     return nn.functional.pad(grid, (0, -(-size * size // lanes) * lanes - size * size)).to(dtype)
 
 
+def _gaussian_cap(dtype: torch.dtype) -> float:
+    """The bound on the Gaussian's ``x^2``: ``exp(-x^2) >= ~1e-30`` in float32 (~1e-300 in
+    float64). The change is far below any 8-bit level, and it keeps subnormal numbers,
+    which slow every later CPU operation that touches them tenfold and more, out of the
+    table."""
+    return 69.0 if dtype == torch.float32 else 690.0
+
+
 def _activate_(act: int, x: torch.Tensor) -> torch.Tensor:
     """Activation ``act`` applied to ``x`` in place."""
     if act == 0:  # sine
         return x.sin_()
     if act == 1:  # sigmoid rescaled to (-1, 1), as the released code writes it
         return x.sigmoid_().sub_(0.5).mul_(2.0)
-    if act == 2:  # Gaussian
-        # x^2 is capped so that exp(-x^2) >= ~1e-30 (float32; ~1e-300 in float64). The
-        # change is far below any 8-bit level, and it keeps subnormal numbers, which slow
-        # every later CPU operation that touches them tenfold and more, out of the table.
-        cap = 69.0 if x.dtype == torch.float32 else 690.0
-        return x.square_().clamp_(max=cap).neg_().exp_()
+    if act == 2:  # Gaussian, x^2 capped
+        return x.square_().clamp_(max=_gaussian_cap(x.dtype)).neg_().exp_()
     if act == 3:  # linear, clipped
         return x.clamp_(-3.0, 3.0).div_(3.0)
     raise ValueError(f"activation id {act}")
@@ -643,7 +647,7 @@ def _activate_into(act: int, pre: torch.Tensor, out: torch.Tensor, zero: torch.T
     elif act == 1:  # sigmoid rescaled to (-1, 1)
         torch.tanh(pre, out=out)
     elif act == 2:  # Gaussian: -x^2 (one op, from zero), capped as in _activate_
-        cap = 69.0 if pre.dtype == torch.float32 else 690.0
+        cap = _gaussian_cap(pre.dtype)
         torch.addcmul(zero, pre, pre, value=-1.0, out=out).clamp_(min=-cap).exp_()
     elif act == 3:  # linear, clipped
         torch.clamp(pre, -1.0, 1.0, out=out)
@@ -676,9 +680,11 @@ class _Plan:
 def _plan(batch: CPPNBatch, dtype: torch.dtype, device: torch.device) -> _Plan:
     """Pack a batch, whatever its topologies, into one value table: 4 shared input rows,
     then one row per distinct node that reaches an output, sorted by (depth, activation,
-    genome, node). Nodes without a path to an output get no row; equal nodes (the same
-    activation and in-edges from equal rows, as siblings bred from one champion share most
-    of theirs) get one. In a lenet-mnist run, 200 offspring have ~1,450 nodes and ~850 rows.
+    genome, node). Nodes without a path to an output get no row; constant nodes (fed by
+    the bias and other constants only) are computed once, in the plan, and folded into
+    their consumers' bias weights; equal nodes (the same activation and in-edges from
+    equal rows, as siblings bred from one champion share most of theirs) get one row. In
+    a lenet-mnist run, 200 offspring have ~1,450 nodes and ~750 rows.
 
     A node sums its in-edges in an order that its own genome fixes (by its sources' depth,
     activation and id), so a genome renders to the same bits alone or in any batch. The
@@ -688,7 +694,7 @@ def _plan(batch: CPPNBatch, dtype: torch.dtype, device: torch.device) -> _Plan:
 
     rows, ints, val, level_nnz, counts = plan_arrays(
         batch.node_offsets, batch.acts, batch.edge_offsets, batch.src, batch.dst, batch.gene,
-        batch.outputs, N_INPUTS, _FOLD, WEIGHT_RANGE,
+        batch.outputs, N_INPUTS, _FOLD, WEIGHT_RANGE, _gaussian_cap(dtype),
     )  # fmt: skip
     nnz = level_nnz.tolist()
     per_level = counts.tolist()
@@ -719,10 +725,11 @@ def _evaluate(plan: _Plan, grid: torch.Tensor) -> torch.Tensor:
     zero = grid.new_zeros(())
     into = iter(groups)
     for level in plan.levels:
-        pre = nn.functional.embedding_bag(
-            level.index, values, level.offsets, mode="sum", per_sample_weights=level.weights,
-            include_last_offset=True,
-        )  # fmt: skip
+        # The aten op itself (mode 0 is "sum", the last offset closes the last bag):
+        # nn.functional.embedding_bag's argument checks cost ~2 % of a 28x28 render.
+        pre = torch.embedding_bag(
+            values, level.index, level.offsets, False, 0, False, level.weights, True
+        )[0]
         for act, x in zip(level.acts, pre.split(level.sizes)):
             _activate_into(act, x, next(into), zero)
     return values.index_select(0, plan.out_rows)
@@ -1046,6 +1053,9 @@ class CPPNEncoding:
         pixels (a 256x256 population of 200: 222 ms against 294)."""
         nodes = batch.node_offsets
         room = self.chunk_elements // min(pixels, _CHUNK_PIXELS) - N_INPUTS  # rows a range may have
+        if nodes[-1] <= room:  # the whole batch (every generation of a 28x28 run)
+            yield 0, len(batch)
+            return
         lo = 0
         while lo < len(batch):
             hi = int(np.searchsorted(nodes, nodes[lo] + room, side="right")) - 1
