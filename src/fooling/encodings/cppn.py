@@ -638,6 +638,9 @@ def _lanes(device: torch.device) -> int:
 # linear clip(p, -3, 3) / 3 is clip(p / 3, -1, 1).
 _FOLD = np.array([1.0, 0.5, 1.0, 1.0 / 3.0])
 
+# The plan's weights come out in the render's dtype.
+_NUMPY_LIKE = {torch.float32: np.empty(0, np.float32), torch.float64: np.empty(0, np.float64)}
+
 
 def _activate_into(act: int, pre: torch.Tensor, out: torch.Tensor, zero: torch.Tensor) -> None:
     """``out = af(pre)`` for a pre-activation whose weights carry ``_FOLD[act]``; ``zero``
@@ -695,6 +698,7 @@ def _plan(batch: CPPNBatch, dtype: torch.dtype, device: torch.device) -> _Plan:
     rows, ints, val, level_nnz, counts = plan_arrays(
         batch.node_offsets, batch.acts, batch.edge_offsets, batch.src, batch.dst, batch.gene,
         batch.outputs, N_INPUTS, _FOLD, WEIGHT_RANGE, _gaussian_cap(dtype),
+        _NUMPY_LIKE[dtype],
     )  # fmt: skip
     nnz = level_nnz.tolist()
     per_level = counts.tolist()
@@ -703,7 +707,7 @@ def _plan(batch: CPPNBatch, dtype: torch.dtype, device: torch.device) -> _Plan:
     bags = [sum(s) + 1 for s in sizes]
     parts = [*itertools.chain.from_iterable(zip(nnz, bags)), len(batch) * batch.outputs]
     *levels, out_rows = torch.from_numpy(ints).to(device).split(parts)
-    weights = torch.as_tensor(val, dtype=dtype, device=device).split(nnz)
+    weights = torch.from_numpy(val).to(device).split(nnz)
     return _Plan(
         rows,
         [_Level(*level) for level in zip(levels[0::2], levels[1::2], weights, acts, sizes)],
